@@ -1,0 +1,72 @@
+# The whole workflow. Set-up is two commands: `make book` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+MATHJAX_VERSION := 3.2.2
+MATHJAX := book/_static/mathjax/tex-mml-chtml.js
+PORT   ?= 8000
+# pip prints one harmless line per local package index it cannot find; keep the log readable
+QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+
+.PHONY: help book test test-fast notebooks student bench serve clean distclean
+
+help:
+	@echo "make book       build both editions into _build/html (creates .venv on first run)"
+	@echo "make test       build, then run every test: library, notebooks, book, browser"
+	@echo "make test-fast  library tests only (no build, no browser)"
+	@echo "make notebooks  regenerate the Colab notebooks book/<lang>/*.ipynb from the .md sources"
+	@echo "make student    student edition without solutions into _build/student"
+	@echo "make bench      time fit_gaussian against the seed notebook's training loop"
+	@echo "make serve      serve _build/html on http://localhost:$(PORT)"
+	@echo "make clean      remove _build"
+
+# --- environment -----------------------------------------------------------------------
+$(STAMP): requirements.txt code/pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -r requirements.txt 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -e code 2>&1 | $(QUIET_PIP)
+	$(PY) -c "import klcourse, torch, jupyter_book" 
+	touch $@
+
+# MathJax is served with the site, so pages render with no network beyond the site.
+$(MATHJAX):
+	rm -rf _build/vendor && mkdir -p _build/vendor
+	cd _build/vendor && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && tar xzf mathjax-$(MATHJAX_VERSION).tgz
+	mkdir -p book/_static/mathjax
+	cd _build/vendor/package/es5 && cp -r --parents tex-mml-chtml.js output/chtml/fonts input/tex/extensions ui a11y sre $(CURDIR)/book/_static/mathjax/
+
+# --- the book --------------------------------------------------------------------------
+book: $(STAMP) $(MATHJAX)
+	$(PY) tools/notebooks.py write
+	$(PY) tools/build_book.py
+
+notebooks: $(STAMP)
+	$(PY) tools/notebooks.py write
+
+student: $(STAMP) $(MATHJAX)
+	$(PY) tools/build_book.py --student
+
+serve:
+	@echo "Serving _build/html on http://localhost:$(PORT)/ (Ctrl-C to stop)"
+	$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
+
+# --- checks ----------------------------------------------------------------------------
+test: book
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -m "not build and not browser"
+
+bench: $(STAMP)
+	$(PY) code/bench/bench_fits.py
+
+clean:
+	rm -rf _build
+
+distclean: clean
+	rm -rf $(VENV) book/_static/mathjax

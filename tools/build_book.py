@@ -1,0 +1,213 @@
+"""Build both editions of the book, strictly, from the top-level _config.yml and _toc.yml.
+
+Jupyter Book 1.x builds one language per Sphinx project, so each edition listed under
+``sphinx.config.bilingual_editions`` in ``_config.yml`` is built as its own project:
+
+* its source folder is ``book/<lang>/``, and the table of contents is ``_toc.yml`` with the
+  English folder prefix removed, so a page has the same URL in every edition
+  (``en/kl-divergence.html`` <-> ``ja/kl-divergence.html``) and a page missing from one
+  edition fails the build;
+* its config is ``_config.yml`` with that edition's title and ``language`` (which sets
+  ``<html lang>``, the interface strings and the search splitter) and absolute paths.
+
+Builds run with ``-W -n --keep-going``: any warning, broken reference or failing cell fails
+the build. Executed notebooks are cached; the cache is dropped when the package in ``code/``
+or the Sphinx extensions change, since cached outputs would then be stale.
+
+    python tools/build_book.py              # both editions + landing page -> _build/html
+    python tools/build_book.py --lang ja    # one edition
+    python tools/build_book.py --student    # student edition without solutions -> _build/student
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import student as student_edition  # noqa: E402  (tools/student.py)
+
+SOURCE_PREFIX = "book/en/"
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def editions(config: dict) -> dict[str, dict]:
+    return config["sphinx"]["config"]["bilingual_editions"]
+
+
+def edition_toc(toc: dict) -> dict:
+    """_toc.yml with paths relative to one edition's folder."""
+
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: (v[len(SOURCE_PREFIX):] if k in ("root", "file") and v.startswith(SOURCE_PREFIX)
+                        else strip(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return strip(toc)
+
+
+def only_pages(toc: dict, pages: list[str]) -> dict:
+    """_toc.yml cut down to the root page and the chapters named in ``pages``."""
+    chapters = [c for c in toc["chapters"] if c["file"].removeprefix(SOURCE_PREFIX) in pages]
+    missing = set(pages) - {c["file"].removeprefix(SOURCE_PREFIX) for c in chapters}
+    if missing:
+        raise SystemExit(f"--pages must name chapters in _toc.yml; not found: {sorted(missing)}")
+    return {**toc, "chapters": chapters}
+
+
+def edition_config(config: dict, lang: str, root: Path = ROOT, student: bool = False) -> dict:
+    """_config.yml for one edition: its title, language and absolute paths.
+
+    The student edition keeps Live Code but drops the Colab and Binder buttons, which
+    open the repository's notebooks, solutions included; its own notebooks sit beside it.
+    """
+    cfg = copy.deepcopy(config)
+    if student:
+        cfg["launch_buttons"] = {"thebe": config["launch_buttons"].get("thebe", False)}
+    cfg["title"] = editions(config)[lang]["title"]
+    cfg["repository"]["path_to_book"] = f"book/{lang}"
+    cfg["bibtex_bibfiles"] = [str(root / p) for p in config["bibtex_bibfiles"]]
+    sphinx = cfg["sphinx"]
+    sphinx["local_extensions"] = {name: str(root / path)
+                                  for name, path in config["sphinx"]["local_extensions"].items()}
+    sphinx["config"]["language"] = lang
+    sphinx["config"]["html_static_path"] = [str(root / p)
+                                            for p in config["sphinx"]["config"]["html_static_path"]]
+    return cfg
+
+
+def fingerprint(root: Path = ROOT) -> str:
+    """Hash of what executed outputs depend on beyond the pages themselves."""
+    h = hashlib.sha256()
+    for path in sorted([*root.glob("code/klcourse/**/*.py"), *root.glob("book/_ext/*.py")]):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def build_edition(lang: str, config: dict, toc: dict, source: Path, work: Path,
+                  student: bool = False) -> float:
+    """Build one edition with jupyter-book into ``work``; return seconds taken."""
+    work.mkdir(parents=True, exist_ok=True)
+    stamp = work / "fingerprint"
+    if stamp.exists() and stamp.read_text() != fingerprint():
+        shutil.rmtree(work / "_build", ignore_errors=True)
+    cfg_path, toc_path = work / "_config.yml", work / "_toc.yml"
+    cfg_path.write_text(yaml.safe_dump(edition_config(config, lang, student=student), allow_unicode=True), encoding="utf-8")
+    toc_path.write_text(yaml.safe_dump(edition_toc(toc), allow_unicode=True), encoding="utf-8")
+    start = time.perf_counter()
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source),
+           "--config", str(cfg_path), "--toc", str(toc_path), "--path-output", str(work),
+           "-W", "-n", "--keep-going", "--quiet"]
+    result = subprocess.run(cmd, cwd=ROOT)
+    if result.returncode != 0:
+        raise SystemExit(f"[{lang}] build failed (exit {result.returncode}); see the warnings above")
+    stamp.write_text(fingerprint())
+    return time.perf_counter() - start
+
+
+LANDING = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+{alternates}
+<script>
+  // Send the reader to the edition in their browser's language; English otherwise.
+  (function () {{
+    var editions = {codes};
+    var wanted = (navigator.languages || [navigator.language || ""]);
+    for (var i = 0; i < wanted.length; i++) {{
+      var code = String(wanted[i]).toLowerCase().split("-")[0];
+      if (editions.indexOf(code) !== -1) {{ location.replace(code + "/index.html"); return; }}
+    }}
+    location.replace(editions[0] + "/index.html");
+  }})();
+</script>
+<style>
+  body {{ font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem; line-height: 1.6; }}
+  a {{ display: block; font-size: 1.25rem; margin: .5rem 0; }}
+</style>
+</head>
+<body>
+<main>
+<h1>{title}</h1>
+{links}
+</main>
+</body>
+</html>
+"""
+
+
+def write_landing(out: Path, config: dict) -> None:
+    eds = editions(config)
+    links = "\n".join(f'<a href="{lang}/index.html" lang="{lang}" hreflang="{lang}">{e["title"]} ({e["label"]})</a>'
+                      for lang, e in eds.items())
+    alternates = "\n".join(f'<link rel="alternate" hreflang="{lang}" href="{lang}/index.html">' for lang in eds)
+    codes = "[" + ", ".join(f'"{lang}"' for lang in eds) + "]"
+    title = " / ".join(e["title"] for e in eds.values())
+    (out / "index.html").write_text(LANDING.format(title=title, links=links, alternates=alternates, codes=codes),
+                                    encoding="utf-8")
+    (out / ".nojekyll").write_text("")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lang", nargs="*", help="editions to build (default: all)")
+    parser.add_argument("--student", action="store_true", help="student edition without solutions")
+    parser.add_argument("--out", type=Path, help="output folder (default _build/html or _build/student)")
+    parser.add_argument("--pages", nargs="*", help="build only these chapters (and the root page): "
+                        "a quick preview while writing one chapter")
+    parser.add_argument("--work", type=Path, default=ROOT / "_build" / "editions",
+                        help="folder for each edition's Sphinx build and execution cache")
+    args = parser.parse_args(argv)
+
+    config, toc = load_yaml(ROOT / "_config.yml"), load_yaml(ROOT / "_toc.yml")
+    if args.pages is not None:
+        toc = only_pages(toc, args.pages)
+    langs = args.lang or list(editions(config))
+    unknown = set(langs) - set(editions(config))
+    if unknown:
+        parser.error(f"--lang must be among {sorted(editions(config))}; got {sorted(unknown)}")
+    kind = "student" if args.student else "html"
+    out = (args.out or ROOT / "_build" / kind).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+
+    timings = {}
+    for lang in langs:
+        source = ROOT / "book" / lang
+        work = args.work.resolve() / f"{kind}-{lang}"
+        if args.student:
+            source = student_edition.strip_solutions(source, work / "source")
+        timings[lang] = build_edition(lang, config, toc, source, work, student=args.student)
+        target = out / lang
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(work / "_build" / "html", target)
+        if args.student:
+            student_edition.finish(target, source, config)
+    write_landing(out, config)
+
+    for lang, seconds in timings.items():
+        print(f"[{lang}] built in {seconds:.1f} s")
+    print(f"\nOpen {out / 'index.html'}  (or run `make serve` and visit http://localhost:8000/)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
