@@ -67,7 +67,8 @@ def only_pages(toc: dict, pages: list[str]) -> dict:
     missing = set(pages) - {c["file"].removeprefix(SOURCE_PREFIX) for c in chapters}
     if missing:
         raise SystemExit(f"--pages must name chapters in _toc.yml; not found: {sorted(missing)}")
-    return {**toc, "chapters": chapters}
+    rest = {k: v for k, v in toc.items() if k != "chapters"}
+    return {**rest, "chapters": chapters} if chapters else rest
 
 
 def edition_config(config: dict, lang: str, root: Path = ROOT, student: bool = False) -> dict:

@@ -1,0 +1,128 @@
+"""Running a learner's function against reference cases and reporting in their language.
+
+Each check in :mod:`klcourse.checks` is a list of :class:`Case` objects: the arguments, the
+value a correct answer returns (computed by the library, never typed in), and the values
+that typical mistakes return, each with a hint. :func:`run_cases` calls the learner's
+function on every case and returns a :class:`CheckReport` that says which case failed,
+what was expected, what came back, and, when the value matches a known mistake, names it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+_TEXT = {
+    "en": {
+        "passed": "{name}: all {n} cases passed.",
+        "failed": "{name}: {k} of {n} cases failed.",
+        "case": "  case {case}: expected {expected}, got {got}",
+        "hint": "    likely mistake: {hint}",
+        "raised": "  case {case}: your function raised {error}",
+        "shape": "  case {case}: expected a value of shape {expected}, got shape {got}",
+    },
+    "ja": {
+        "passed": "{name}: {n} 件のケースすべてに合格しました。",
+        "failed": "{name}: {n} 件中 {k} 件のケースで不合格です。",
+        "case": "  ケース {case}: 期待値 {expected}、返り値 {got}",
+        "hint": "    考えられる原因: {hint}",
+        "raised": "  ケース {case}: 関数が例外を送出しました: {error}",
+        "shape": "  ケース {case}: 形状 {expected} の値を期待しましたが、形状 {got} が返りました",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the learner's function and what it should return.
+
+    ``mistakes`` maps a hint (``{"en": ..., "ja": ...}``) to the value that mistake produces.
+    """
+
+    label: str
+    args: tuple
+    expected: Any
+    mistakes: tuple[tuple[dict[str, str], Any], ...] = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class CheckReport:
+    """What a check found; true when every case passed. Prints as a short report."""
+
+    name: str
+    n_cases: int
+    lines: list[str]
+    failed_cases: list[str]
+    lang: str = "en"
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed_cases
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        text = _TEXT[self.lang]
+        head = (text["passed"].format(name=self.name, n=self.n_cases) if self.passed else
+                text["failed"].format(name=self.name, k=len(self.failed_cases), n=self.n_cases))
+        return "\n".join([head, *self.lines])
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython shows the report, not a repr
+        printer.text(str(self))
+
+
+def _as_array(value: Any) -> np.ndarray:
+    """Learner output (float, numpy, torch, list) as a float64 array."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> bool:
+    """Equal within tolerance, with inf matching inf and nan never matching."""
+    return got.shape == want.shape and bool(np.all(np.isclose(got, want, rtol=rtol, atol=atol)))
+
+
+def _fmt(value: np.ndarray) -> str:
+    if value.ndim == 0:
+        v = float(value)
+        return "inf" if math.isinf(v) else f"{v:.6g}"
+    return np.array2string(value, precision=6)
+
+
+def run_cases(name: str, fn: Callable, cases: list[Case], lang: str = "en",
+              rtol: float = 1e-5, atol: float = 1e-8) -> CheckReport:
+    """Call ``fn`` on every case and compare with the expected values."""
+    if lang not in _TEXT:
+        raise ValueError(f"lang must be one of {sorted(_TEXT)}; got {lang!r}")
+    if not callable(fn):
+        raise ValueError(f"the function to check must be callable; got {type(fn).__name__}")
+    text, lines, failed = _TEXT[lang], [], []
+    for case in cases:
+        try:
+            got = _as_array(fn(*case.args, **case.kwargs))
+        except Exception as error:  # the learner's code: report, do not crash the check
+            failed.append(case.label)
+            lines.append(text["raised"].format(case=case.label, error=f"{type(error).__name__}: {error}"))
+            continue
+        want = _as_array(case.expected)
+        if _close(got, want, rtol, atol):
+            continue
+        failed.append(case.label)
+        if got.shape != want.shape:
+            lines.append(text["shape"].format(case=case.label, expected=want.shape, got=got.shape))
+            continue
+        lines.append(text["case"].format(case=case.label, expected=_fmt(want), got=_fmt(got)))
+        for hint, value in case.mistakes:
+            if _close(got, _as_array(value), rtol, atol):
+                lines.append(text["hint"].format(hint=hint[lang]))
+                break
+    return CheckReport(name=name, n_cases=len(cases), lines=lines, failed_cases=failed, lang=lang)

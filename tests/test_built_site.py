@@ -1,0 +1,104 @@
+"""The built site's files: both editions, same URLs, switcher, landing page, nothing external.
+
+These read ``_build/html`` (``make book`` first; ``make test`` does it). The browser suite in
+``tests/browser`` then walks the same site in Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+sys.path.insert(0, str(ROOT / "tools"))
+import build_book  # noqa: E402
+
+pytestmark = pytest.mark.build
+
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+LANGS = list(build_book.editions(CONFIG))
+PAGES = [n.removeprefix(build_book.SOURCE_PREFIX) for n in [TOC["root"]] + [c["file"] for c in TOC["chapters"]]]
+
+
+class _Tags(HTMLParser):
+    """Collects (tag, attrs) pairs of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags(path: Path) -> list[tuple[str, dict]]:
+    parser = _Tags()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser.tags
+
+
+@pytest.fixture(scope="module", autouse=True)
+def site_is_built():
+    if not (SITE / "index.html").exists():
+        pytest.fail("no built site in _build/html: run `make book` (make test does it)")
+
+
+def test_landing_page_links_both_editions_and_picks_by_language():
+    text = (SITE / "index.html").read_text(encoding="utf-8")
+    links = [a["href"] for t, a in tags(SITE / "index.html") if t == "a"]
+    assert links == [f"{lang}/index.html" for lang in LANGS]
+    assert "navigator.languages" in text and "location.replace" in text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_edition_holds_exactly_the_book_pages(lang):
+    built = {p.relative_to(SITE / lang).as_posix() for p in (SITE / lang).rglob("*.html")
+             if "_static" not in p.parts and "_sources" not in p.parts}
+    expected = {f"{p}.html" for p in PAGES} | {"index.html", "genindex.html", "search.html"}
+    assert built == expected
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("page", PAGES)
+def test_page_language_switcher_and_local_assets(lang, page):
+    path = SITE / lang / f"{page}.html"
+    page_tags = tags(path)
+    html_attrs = next(a for t, a in page_tags if t == "html")
+    assert html_attrs["lang"] == lang
+    hrefs = [a.get("href", "") for t, a in page_tags if t == "a"]
+    for other in LANGS:
+        if other != lang:
+            assert f"../{other}/{page}.html" in hrefs, "switcher to the same page in the other edition"
+    # every script, stylesheet and image comes from the site itself
+    for tag, attrs in page_tags:
+        url = attrs.get("src") if tag in ("script", "img") else attrs.get("href") if tag == "link" and attrs.get("rel") == "stylesheet" else None
+        assert not (url and re.match(r"^(https?:)?//", url)), f"{tag} loads {url} from another host"
+    # internal links never expose the source folders
+    for href in hrefs:
+        if not re.match(r"^(https?:|mailto:)", href):
+            assert "book/" not in href and "_build" not in href, href
+    text = path.read_text(encoding="utf-8")
+    assert text.count("const THEBE_JS_URL") <= 1
+
+
+def test_japanese_index_holds_split_terms():
+    text = (SITE / "ja" / "searchindex.js").read_text(encoding="utf-8")
+    index = json.loads(text[text.index("(") + 1: text.rindex(")")])
+    for term in ("エントロピー", "ダイバージェンス", "相対"):
+        assert term in index["terms"], term
+    language_data = (SITE / "ja" / "_static" / "language_data.js").read_text(encoding="utf-8")
+    assert "var splitQuery" in language_data
+
+
+def test_mathjax_is_served_with_the_site():
+    for lang in LANGS:
+        assert (SITE / lang / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+        assert (SITE / lang / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
