@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -101,25 +102,56 @@ def fingerprint(root: Path = ROOT) -> str:
     return h.hexdigest()
 
 
-def build_edition(lang: str, config: dict, toc: dict, source: Path, work: Path,
-                  student: bool = False) -> float:
-    """Build one edition with jupyter-book into ``work``; return seconds taken."""
+def prepare_edition(lang: str, config: dict, toc: dict, source: Path, work: Path,
+                    student: bool = False) -> list[str]:
+    """Write one edition's config and toc into ``work``; return its jupyter-book command."""
     work.mkdir(parents=True, exist_ok=True)
     stamp = work / "fingerprint"
     if stamp.exists() and stamp.read_text() != fingerprint():
-        shutil.rmtree(work / "_build", ignore_errors=True)
+        shutil.rmtree(work / "_build", ignore_errors=True)  # executed outputs may be stale
     cfg_path, toc_path = work / "_config.yml", work / "_toc.yml"
-    cfg_path.write_text(yaml.safe_dump(edition_config(config, lang, student=student), allow_unicode=True), encoding="utf-8")
+    cfg_path.write_text(yaml.safe_dump(edition_config(config, lang, student=student), allow_unicode=True),
+                        encoding="utf-8")
     toc_path.write_text(yaml.safe_dump(edition_toc(toc), allow_unicode=True), encoding="utf-8")
-    start = time.perf_counter()
-    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source),
-           "--config", str(cfg_path), "--toc", str(toc_path), "--path-output", str(work),
-           "-W", "-n", "--keep-going", "--quiet"]
-    result = subprocess.run(cmd, cwd=ROOT)
-    if result.returncode != 0:
-        raise SystemExit(f"[{lang}] build failed (exit {result.returncode}); see the warnings above")
-    stamp.write_text(fingerprint())
-    return time.perf_counter() - start
+    return [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source),
+            "--config", str(cfg_path), "--toc", str(toc_path), "--path-output", str(work),
+            "-W", "-n", "--keep-going"]
+
+
+def run_builds(jobs: dict[str, tuple[list[str], Path]]) -> dict[str, float]:
+    """Run the editions' builds side by side (one per core); return seconds per edition.
+
+    Each build's output goes to ``<work>/build.log``; a failed build's log is printed.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    start, running, seconds = time.perf_counter(), {}, {}
+    for lang, (cmd, work) in jobs.items():
+        log = (work / "build.log").open("w", encoding="utf-8")
+        running[lang] = (subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env), log, work)
+    failed = []
+    while running:
+        for lang, (proc, log, work) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            log.close()
+            seconds[lang] = time.perf_counter() - start
+            del running[lang]
+            if proc.returncode != 0:
+                failed.append(lang)
+                print((work / "build.log").read_text(encoding="utf-8"), file=sys.stderr)
+            else:
+                (work / "fingerprint").write_text(fingerprint())
+        time.sleep(0.2)
+    if failed:
+        raise SystemExit(f"build failed for {', '.join(failed)}: warnings are errors; see the log above")
+    return seconds
+
+
+def build_edition(lang: str, config: dict, toc: dict, source: Path, work: Path,
+                  student: bool = False) -> float:
+    """Build one edition with jupyter-book into ``work``; return seconds taken."""
+    cmd = prepare_edition(lang, config, toc, source, work, student=student)
+    return run_builds({lang: (cmd, work)})[lang]
 
 
 LANDING = """<!DOCTYPE html>
@@ -190,22 +222,25 @@ def main(argv: list[str] | None = None) -> int:
     out = (args.out or ROOT / "_build" / kind).resolve()
     out.mkdir(parents=True, exist_ok=True)
 
-    timings = {}
+    jobs, sources = {}, {}
     for lang in langs:
         source = ROOT / "book" / lang
         work = args.work.resolve() / f"{kind}-{lang}"
         if args.student:
             source = student_edition.strip_solutions(source, work / "source")
-        timings[lang] = build_edition(lang, config, toc, source, work, student=args.student)
+        sources[lang] = source
+        jobs[lang] = (prepare_edition(lang, config, toc, source, work, student=args.student), work)
+    timings = run_builds(jobs)
+    for lang, (_, work) in jobs.items():
         target = out / lang
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(work / "_build" / "html", target)
         if args.student:
-            student_edition.finish(target, source, config)
+            student_edition.finish(target, sources[lang], config)
     write_landing(out, config)
 
     for lang, seconds in timings.items():
-        print(f"[{lang}] built in {seconds:.1f} s")
+        print(f"[{lang}] built in {seconds:.1f} s (log: {jobs[lang][1] / 'build.log'})")
     print(f"\nOpen {out / 'index.html'}  (or run `make serve` and visit http://localhost:8000/)")
     return 0
 
