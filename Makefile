@@ -8,6 +8,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 MATHJAX_VERSION := 3.2.2
 MATHJAX := book/_static/mathjax/tex-mml-chtml.js
+# Test-only JavaScript for the browser tests (tests/browser), fetched from npm into _build/vendor:
+# axe-core (accessibility checks) and thebe (stands in for the CDN copy that Live Code loads;
+# the registry no longer has sphinx-thebe's thebe 0.8.2, so the tests serve 0.9).
+AXE_VERSION := 4
+AXE := _build/vendor/axe-core/axe.min.js
+THEBE_VERSION := 0.9.2
+THEBE := _build/vendor/thebe/lib/index.js
 PORT   ?= 8000
 # pip prints one harmless line per local package index it cannot find; keep the log readable
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
@@ -18,7 +25,7 @@ help:
 	@echo "make book       build both editions into _build/html (creates .venv on first run)"
 	@echo "make test       build, then run every test: library, notebooks, book, browser"
 	@echo "make test-fast  library tests only (no build, no browser)"
-	@echo "make notebooks  regenerate the Colab notebooks book/<lang>/*.ipynb from the .md sources"
+	@echo "make notebooks  regenerate the Colab notebooks and the exercise index from the .md sources"
 	@echo "make student    student edition without solutions into _build/student"
 	@echo "make bench      time fit_gaussian against the seed notebook's training loop"
 	@echo "make serve      serve _build/html on http://localhost:$(PORT)"
@@ -35,7 +42,7 @@ $(STAMP): requirements.txt code/pyproject.toml
 
 # MathJax is served with the site, so pages render with no network beyond the site.
 $(MATHJAX):
-	rm -rf _build/vendor && mkdir -p _build/vendor
+	rm -rf _build/vendor/package && mkdir -p _build/vendor
 	cd _build/vendor && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && tar xzf mathjax-$(MATHJAX_VERSION).tgz
 	mkdir -p book/_static/mathjax
 	cd _build/vendor/package/es5 && cp -r --parents tex-mml-chtml.js output/chtml/fonts input/tex/extensions ui a11y sre $(CURDIR)/book/_static/mathjax/
@@ -43,10 +50,12 @@ $(MATHJAX):
 # --- the book --------------------------------------------------------------------------
 book: $(STAMP) $(MATHJAX)
 	$(PY) tools/notebooks.py write
+	$(PY) tools/exercises.py write
 	$(PY) tools/build_book.py
 
 notebooks: $(STAMP)
 	$(PY) tools/notebooks.py write
+	$(PY) tools/exercises.py write
 
 student: $(STAMP) $(MATHJAX)
 	$(PY) tools/build_book.py --student
@@ -56,8 +65,17 @@ serve:
 	$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
 # --- checks ----------------------------------------------------------------------------
-test: book
+test: book student $(AXE) $(THEBE)
 	$(PY) -m pytest
+
+# npm pack prints the tarball's name; unpack it into its own folder
+$(AXE):
+	rm -rf _build/vendor/axe-core && mkdir -p _build/vendor/axe-core
+	cd _build/vendor && tgz=$$(npm pack --silent axe-core@$(AXE_VERSION)) && tar xzf $$tgz -C axe-core --strip-components=1 && rm $$tgz
+
+$(THEBE):
+	rm -rf _build/vendor/thebe && mkdir -p _build/vendor/thebe
+	cd _build/vendor && tgz=$$(npm pack --silent thebe@$(THEBE_VERSION)) && tar xzf $$tgz -C thebe --strip-components=1 && rm $$tgz
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not build and not browser"

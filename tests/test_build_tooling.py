@@ -167,3 +167,50 @@ def test_strip_text_removes_every_solution_form_and_keeps_the_rest():
 ])
 def test_split_terms(text, terms):
     assert split_terms(text) == terms
+
+
+def test_committed_notebooks_are_the_ones_colab_opens():
+    """Colab opens the committed .ipynb on the branch, not the working tree's: they must agree."""
+    import subprocess
+
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    twins = [str(md.with_suffix(".ipynb").relative_to(ROOT)) for md in notebooks.chapter_sources()]
+    changed = subprocess.run(["git", "status", "--porcelain", "--", *twins], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    assert changed == "", f"notebooks differ from the last commit; commit them:\n{changed}"
+
+
+# --- exercises ------------------------------------------------------------------------------
+
+import exercises  # noqa: E402
+
+TOPIC_CHAPTERS = ("entropy", "kl-divergence", "mode-seeking", "comparing-losses")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("page", TOPIC_CHAPTERS)
+def test_each_topic_chapter_ends_with_at_least_three_exercises(lang, page):
+    found = exercises.collect(ROOT / "book" / lang / f"{page}.md")
+    assert len(found) >= 3
+    assert len({e.kind for e in found}) >= 2, "a mix of kinds"
+
+
+@pytest.mark.parametrize("page", TOPIC_CHAPTERS)
+def test_exercises_match_across_editions(page):
+    en, ja = (exercises.collect(ROOT / "book" / lang / f"{page}.md") for lang in ("en", "ja"))
+    assert [(e.label, e.stars, e.check) for e in en] == [(e.label, e.stars, e.check) for e in ja]
+
+
+def test_every_coding_exercise_names_a_check_that_exists():
+    import klcourse.checks
+
+    for page in TOPIC_CHAPTERS:
+        for ex in exercises.collect(ROOT / "book" / "en" / f"{page}.md"):
+            if ex.kind == "coding":
+                name = ex.check.strip("`")
+                assert callable(getattr(klcourse.checks, name, None)), f"{ex.label}: {ex.check}"
+
+
+def test_exercise_index_is_in_step_with_the_chapters():
+    assert exercises.main(["exercises.py", "check"]) == 0, "run `make notebooks`"

@@ -64,7 +64,7 @@ def colab_like_kernel(tmp_path_factory):
     env = {"JUPYTER_PATH": str(base / "share" / "jupyter"),
            # pip builds the local package with the build venv's setuptools, offline
            "KLCOURSE_SOURCE": f"--no-build-isolation --no-deps {ROOT / 'code'}",
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "MPLBACKEND": "Agg"}
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     yield py, target_site

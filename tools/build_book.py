@@ -96,7 +96,8 @@ def edition_config(config: dict, lang: str, root: Path = ROOT, student: bool = F
 def fingerprint(root: Path = ROOT) -> str:
     """Hash of what executed outputs depend on beyond the pages themselves."""
     h = hashlib.sha256()
-    for path in sorted([*root.glob("code/klcourse/**/*.py"), *root.glob("book/_ext/*.py")]):
+    for path in sorted([*root.glob("code/klcourse/**/*.py"), *root.glob("book/_ext/*.py"),
+                        root / "book" / "references.bib"]):
         h.update(path.relative_to(root).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -123,7 +124,7 @@ def run_builds(jobs: dict[str, tuple[list[str], Path]]) -> dict[str, float]:
 
     Each build's output goes to ``<work>/build.log``; a failed build's log is printed.
     """
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     start, running, seconds = time.perf_counter(), {}, {}
     for lang, (cmd, work) in jobs.items():
         log = (work / "build.log").open("w", encoding="utf-8")
@@ -160,6 +161,7 @@ LANDING = """<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
+<link rel="icon" href="{first}/_static/favicon.svg" type="image/svg+xml">
 {alternates}
 <script>
   // Send the reader to the edition in their browser's language; English otherwise.
@@ -188,6 +190,16 @@ LANDING = """<!DOCTYPE html>
 """
 
 
+def finish_redirect_stub(target: Path) -> None:
+    """Give the edition's index.html (Jupyter Book's redirect to the root page) the favicon;
+    without one the browser asks the server root for /favicon.ico, a 404 in its console."""
+    stub = target / "index.html"
+    text = stub.read_text(encoding="utf-8") if stub.exists() else ""
+    if 'http-equiv="Refresh"' in text and 'rel="icon"' not in text:
+        stub.write_text('<link rel="icon" href="_static/favicon.svg" type="image/svg+xml" />\n' + text,
+                        encoding="utf-8")
+
+
 def write_landing(out: Path, config: dict) -> None:
     eds = editions(config)
     links = "\n".join(f'<a href="{lang}/index.html" lang="{lang}" hreflang="{lang}">{e["title"]} ({e["label"]})</a>'
@@ -195,7 +207,8 @@ def write_landing(out: Path, config: dict) -> None:
     alternates = "\n".join(f'<link rel="alternate" hreflang="{lang}" href="{lang}/index.html">' for lang in eds)
     codes = "[" + ", ".join(f'"{lang}"' for lang in eds) + "]"
     title = " / ".join(e["title"] for e in eds.values())
-    (out / "index.html").write_text(LANDING.format(title=title, links=links, alternates=alternates, codes=codes),
+    (out / "index.html").write_text(LANDING.format(title=title, links=links, alternates=alternates, codes=codes,
+                                                   first=next(iter(eds))),
                                     encoding="utf-8")
     (out / ".nojekyll").write_text("")
 
@@ -235,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         target = out / lang
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(work / "_build" / "html", target)
+        finish_redirect_stub(target)
         if args.student:
             student_edition.finish(target, sources[lang], config)
     write_landing(out, config)

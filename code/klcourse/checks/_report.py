@@ -99,8 +99,13 @@ def _fmt(value: np.ndarray) -> str:
 
 
 def run_cases(name: str, fn: Callable, cases: list[Case], lang: str = "en",
-              rtol: float = 1e-5, atol: float = 1e-8) -> CheckReport:
-    """Call ``fn`` on every case and compare with the expected values."""
+              rtol: float = 1e-5, atol: float = 1e-8,
+              nan_hint: dict[str, str] | None = None) -> CheckReport:
+    """Call ``fn`` on every case and compare with the expected values.
+
+    ``nan_hint`` names the likely mistake when a result holds ``nan`` and matches no listed
+    mistake (``nan`` equals nothing, so it cannot be listed as a mistake's value).
+    """
     if lang not in _TEXT:
         raise ValueError(f"lang must be one of {sorted(_TEXT)}; got {lang!r}")
     if not callable(fn):
@@ -121,8 +126,9 @@ def run_cases(name: str, fn: Callable, cases: list[Case], lang: str = "en",
             lines.append(text["shape"].format(case=case.label, expected=want.shape, got=got.shape))
             continue
         lines.append(text["case"].format(case=case.label, expected=_fmt(want), got=_fmt(got)))
-        for hint, value in case.mistakes:
-            if _close(got, _as_array(value), rtol, atol):
-                lines.append(text["hint"].format(hint=hint[lang]))
-                break
+        hints = [hint for hint, value in case.mistakes if _close(got, _as_array(value), rtol, atol)]
+        if not hints and nan_hint is not None and bool(np.isnan(got).any()):
+            hints = [nan_hint]
+        if hints:
+            lines.append(text["hint"].format(hint=hints[0][lang]))
     return CheckReport(name=name, n_cases=len(cases), lines=lines, failed_cases=failed, lang=lang)
