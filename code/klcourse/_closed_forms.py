@@ -1,0 +1,354 @@
+"""Closed forms, looked up by (measure name, type of p, type of q), like torch's ``@register_kl``.
+
+KL itself dispatches to ``torch.distributions.kl_divergence``, which already knows many pairs;
+this registry adds the other measures for Normal pairs, and the Gaussian helpers used in the
+chapters (1-D KL and entropy, multivariate KL, the factorised Gaussian fits of Bishop §10.1.2).
+"""
+
+import math
+
+import torch
+from torch.distributions import Distribution, MultivariateNormal, Normal
+from torch.distributions import kl_divergence as _torch_kl
+
+from ._validate import (
+    as_common_tensors,
+    check_base,
+    check_finite,
+    check_positive,
+    check_real_scalar,
+    to_output,
+)
+
+_REGISTRY = {}  # (name, type of p, type of q) -> function(p, q, **kw)
+
+
+def register_closed_form(name, type_p, type_q):
+    """Decorator registering ``fn(p, q, **kw)`` as the closed form of measure ``name`` for a type pair.
+
+    Parameters
+    ----------
+    name : str
+        Measure name, such as "kl", "hellinger", "renyi", "alpha", "bhattacharyya", "wasserstein2".
+    type_p, type_q : type
+        Subclasses of ``torch.distributions.Distribution``; lookup walks both MROs, so a
+        rule for a base class serves its subclasses unless a more specific rule exists.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the function unchanged.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.distributions import Laplace
+    >>> from klcourse import closed_form, register_closed_form
+    >>> @register_closed_form("mean_gap", Laplace, Laplace)
+    ... def _laplace_mean_gap(p, q):
+    ...     return (p.loc - q.loc).abs()
+    >>> gap = closed_form("mean_gap", Laplace(0.0, 1.0), Laplace(3.0, 2.0))
+    >>> print(gap.item() == 3.0)
+    True
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"name must be a string; got {name!r}")
+    for arg, t in (("type_p", type_p), ("type_q", type_q)):
+        if not (isinstance(t, type) and issubclass(t, Distribution)):
+            raise ValueError(f"{arg} must be a torch.distributions.Distribution subclass; got {t!r}")
+
+    def decorator(fn):
+        _REGISTRY[(name, type_p, type_q)] = fn
+        return fn
+
+    return decorator
+
+
+def _registered():
+    """One line per registered rule, for error messages."""
+    return ", ".join(sorted(f"{n}({tp.__name__}, {tq.__name__})" for n, tp, tq in _REGISTRY))
+
+
+def closed_form(name, p, q, **kw):
+    """Evaluate the registered closed form of measure ``name`` between distributions p and q.
+
+    Parameters
+    ----------
+    name : str
+        Measure name (see Notes for what is registered).
+    p, q : torch.distributions.Distribution
+        The pair; batched distributions give batched results.
+    **kw
+        Extra parameters of the measure, such as ``alpha=`` for "renyi" and "alpha".
+
+    Returns
+    -------
+    torch.Tensor
+        Of the pair's batch shape, differentiable with respect to the parameters.
+
+    Notes
+    -----
+    Registered for every pair torch knows: "kl" = KL(p ‖ q) by ``torch.distributions.kl_divergence``.
+    Registered for (Normal, Normal): "hellinger" (squared, H² = 1 - BC ∈ [0, 1]),
+    "bhattacharyya" (-log BC), "renyi" (order ``alpha`` >= 0), "alpha" (Amari, any real
+    ``alpha``, (1 - ∫ p^α q^(1-α))/(α(1-α))) and "wasserstein2" (W2 = sqrt(Δμ² + Δσ²)).
+    All Normal formulas come from log ∫ p^α q^(1-α) (Gil, Alajaji & Linder, Information
+    Sciences 249, 2013). Lookup walks the MROs of type(p) and type(q); a missing rule raises
+    a ``ValueError`` listing what is registered.
+
+    Examples
+    --------
+    >>> import math
+    >>> from klcourse import closed_form, hellinger, normal
+    >>> p, q = normal(0.0, 1.0), normal(1.0, 2.0)
+    >>> print(abs(closed_form("hellinger", p, q).item() - hellinger(p, q).item()) < 1e-10)
+    True
+    >>> print(abs(closed_form("wasserstein2", p, q).item() - math.sqrt(1.0 + 1.0)) < 1e-15)
+    True
+    """
+    for arg, d in (("p", p), ("q", q)):
+        if not isinstance(d, Distribution):
+            raise ValueError(f"{arg} must be a torch.distributions.Distribution; got {type(d).__name__}")
+    for tp in type(p).__mro__:
+        for tq in type(q).__mro__:
+            fn = _REGISTRY.get((name, tp, tq))
+            if fn is not None:
+                return fn(p, q, **kw)
+    raise ValueError(
+        f"no closed form {name!r} for ({type(p).__name__}, {type(q).__name__}); registered: {_registered()}"
+    )
+
+
+@register_closed_form("kl", Distribution, Distribution)
+def _kl_by_torch(p, q):
+    """KL(p ‖ q) from torch.distributions.kl_divergence (torch's own registry)."""
+    try:
+        return _torch_kl(p, q)
+    except NotImplementedError as exc:
+        raise ValueError(
+            f"no closed form 'kl' for ({type(p).__name__}, {type(q).__name__}): "
+            "torch.distributions.kl_divergence has no rule for this pair; use klcourse.kl (quadrature)"
+        ) from exc
+
+
+def _normal_log_affinity(p, q, alpha, beta=None):
+    """log ∫ p^α q^β (β = 1-α) for Normals = β log σ_p + α log σ_q - ½ log σ*² - αβΔμ²/(2σ*²), σ*² = ασ_q² + βσ_p² (Gil et al. 2013)."""
+    beta = 1.0 - alpha if beta is None else beta
+    if alpha < 0.5:
+        return _normal_log_affinity(q, p, beta, alpha)  # symmetric under (p, α) ↔ (q, β); β passed exactly
+    ratio = (p.scale / q.scale) ** 2  # σ_p²/σ_q²
+    var_star = q.scale**2 * (1 + beta * (ratio - 1))  # σ*² = σ_q² (1 + β(σ_p²/σ_q² - 1))
+    positive = var_star > 0  # otherwise the integral diverges
+    var_safe = torch.where(positive, var_star, 1.0)
+    # written relative to α = 1 so every term is O(β): no cancellation as α → 1 (or α → 0 by symmetry)
+    log_aff = (
+        0.5 * beta * ratio.log()
+        - 0.5 * torch.log1p(torch.where(positive, beta * (ratio - 1), 0.0))
+        - alpha * beta * (p.loc - q.loc) ** 2 / (2 * var_safe)
+    )
+    return torch.where(positive, log_aff, math.inf)
+
+
+def _alpha_argument(kw_alpha, minimum=None):
+    """The required ``alpha=`` of the Rényi and Amari closed forms, as a float."""
+    if kw_alpha is None:
+        raise ValueError("alpha must be given for this closed form; got none")
+    return check_real_scalar(kw_alpha, "alpha", minimum=minimum)
+
+
+@register_closed_form("bhattacharyya", Normal, Normal)
+def _normal_bhattacharyya(p, q):
+    """Bhattacharyya distance -log ∫ √(pq) = Δμ²/(4(σ_p²+σ_q²)) + ½ log((σ_p²+σ_q²)/(2σ_pσ_q))."""
+    return -_normal_log_affinity(p, q, 0.5)
+
+
+@register_closed_form("hellinger", Normal, Normal)
+def _normal_hellinger(p, q):
+    """Squared Hellinger H² = 1 - BC = 1 - sqrt(2σ_pσ_q/(σ_p²+σ_q²)) exp(-Δμ²/(4(σ_p²+σ_q²)))."""
+    return -torch.expm1(_normal_log_affinity(p, q, 0.5))
+
+
+@register_closed_form("renyi", Normal, Normal)
+def _normal_renyi(p, q, alpha=None):
+    """Rényi divergence log ∫ p^α q^(1-α) / (α - 1); KL at α = 1 (Gil et al. 2013, Table 2)."""
+    alpha = _alpha_argument(alpha, minimum=0.0)
+    if alpha == 1.0:
+        return _torch_kl(p, q)
+    return _normal_log_affinity(p, q, alpha) / (alpha - 1)
+
+
+@register_closed_form("alpha", Normal, Normal)
+def _normal_alpha(p, q, alpha=None):
+    """Amari α-divergence -expm1(log ∫ p^α q^(1-α)) / (α(1-α)); KL(p‖q) at α = 1, KL(q‖p) at α = 0."""
+    alpha = _alpha_argument(alpha)
+    if alpha == 1.0:
+        return _torch_kl(p, q)
+    if alpha == 0.0:
+        return _torch_kl(q, p)
+    return -torch.expm1(_normal_log_affinity(p, q, alpha)) / (alpha * (1 - alpha))
+
+
+@register_closed_form("wasserstein2", Normal, Normal)
+def _normal_wasserstein2(p, q):
+    """W2 between Normals: sqrt((μ_p - μ_q)² + (σ_p - σ_q)²) (Dowson & Landau 1982, 1-D case)."""
+    return torch.hypot(p.loc - q.loc, p.scale - q.scale)
+
+
+def gaussian_kl(mu_p, sigma_p, mu_q, sigma_q):
+    """KL(N(μ_p, σ_p²) ‖ N(μ_q, σ_q²)) = log(σ_q/σ_p) + (σ_p² + (μ_p - μ_q)²)/(2σ_q²) - ½.
+
+    Parameters
+    ----------
+    mu_p, sigma_p, mu_q, sigma_q : float, array_like or torch.Tensor
+        Means (finite) and standard deviations (> 0); they broadcast.
+
+    Returns
+    -------
+    numpy.float64, numpy.ndarray or torch.Tensor
+        Torch (differentiable) if any argument is a tensor, numpy float64 otherwise.
+
+    Examples
+    --------
+    >>> import math
+    >>> from klcourse import gaussian_kl
+    >>> formula = math.log(2.0 / 1.0) + (1.0 ** 2 + (0.0 - 1.0) ** 2) / (2 * 2.0 ** 2) - 0.5
+    >>> print(abs(gaussian_kl(0.0, 1.0, 1.0, 2.0) - formula) < 1e-15)
+    True
+    """
+    (mu_p, sigma_p, mu_q, sigma_q), was_torch = as_common_tensors(
+        [("mu_p", mu_p), ("sigma_p", sigma_p), ("mu_q", mu_q), ("sigma_q", sigma_q)]
+    )
+    check_finite(mu_p, "mu_p")
+    check_positive(sigma_p, "sigma_p")
+    check_finite(mu_q, "mu_q")
+    check_positive(sigma_q, "sigma_q")
+    return to_output(_torch_kl(Normal(mu_p, sigma_p), Normal(mu_q, sigma_q)), was_torch)
+
+
+def gaussian_entropy(sigma, base=None):
+    """Differential entropy of N(μ, σ²): ½ log(2πeσ²) (it does not depend on μ).
+
+    Parameters
+    ----------
+    sigma : float, array_like or torch.Tensor
+        Standard deviation(s), > 0.
+    base : float, optional
+        Logarithm base: None for nats, 2 for bits.
+
+    Returns
+    -------
+    numpy.float64, numpy.ndarray or torch.Tensor
+        Negative for σ < 1/sqrt(2πe): unlike discrete entropy, differential entropy can be < 0.
+
+    Examples
+    --------
+    >>> import math
+    >>> from klcourse import gaussian_entropy
+    >>> print(abs(gaussian_entropy(2.0) - 0.5 * math.log(2 * math.pi * math.e * 4.0)) < 1e-15)
+    True
+    """
+    log_base = check_base(base)
+    (sigma,), was_torch = as_common_tensors([("sigma", sigma)])
+    check_positive(sigma, "sigma")
+    return to_output(Normal(torch.zeros_like(sigma), sigma).entropy() / log_base, was_torch)
+
+
+def _check_gaussian(mean, cov, mean_name, cov_name):
+    """mean [..., d] finite, cov [..., d, d] symmetric positive definite."""
+    check_finite(mean, mean_name)
+    check_finite(cov, cov_name)
+    if mean.dim() < 1 or cov.dim() < 2 or cov.shape[-1] != cov.shape[-2] or cov.shape[-1] != mean.shape[-1]:
+        raise ValueError(
+            f"{mean_name} and {cov_name} must have shapes [d] and [d, d]; got {tuple(mean.shape)} and {tuple(cov.shape)}"
+        )
+    c = cov.detach()
+    if not torch.allclose(c, c.transpose(-1, -2), rtol=1e-10, atol=1e-12):
+        raise ValueError(f"{cov_name} must be symmetric; got {c.tolist()}")
+    if bool((torch.linalg.cholesky_ex(c).info != 0).any()):
+        raise ValueError(f"{cov_name} must be positive definite; got {c.tolist()}")
+
+
+def mvn_kl(mean_p, cov_p, mean_q, cov_q):
+    """KL(N(m_p, S_p) ‖ N(m_q, S_q)) between multivariate Normals.
+
+    Parameters
+    ----------
+    mean_p, mean_q : array_like or torch.Tensor, shape [..., d]
+        Means.
+    cov_p, cov_q : array_like or torch.Tensor, shape [..., d, d]
+        Symmetric positive definite covariance matrices.
+
+    Returns
+    -------
+    numpy.float64, numpy.ndarray or torch.Tensor
+        ½ [tr(S_q⁻¹ S_p) + (m_q - m_p)ᵀ S_q⁻¹ (m_q - m_p) - d + log(det S_q / det S_p)],
+        by ``torch.distributions.kl_divergence`` of two ``MultivariateNormal``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from klcourse import mvn_kl
+    >>> m_p, S_p = np.zeros(2), np.array([[1.0, 0.9], [0.9, 1.0]])
+    >>> m_q, S_q = np.array([1.0, 0.0]), np.eye(2)
+    >>> Sq_inv = np.linalg.inv(S_q)
+    >>> formula = 0.5 * (np.trace(Sq_inv @ S_p) + (m_q - m_p) @ Sq_inv @ (m_q - m_p) - 2
+    ...                  + np.log(np.linalg.det(S_q) / np.linalg.det(S_p)))
+    >>> print(abs(mvn_kl(m_p, S_p, m_q, S_q) - formula) < 1e-12)
+    True
+    """
+    (mean_p, cov_p, mean_q, cov_q), was_torch = as_common_tensors(
+        [("mean_p", mean_p), ("cov_p", cov_p), ("mean_q", mean_q), ("cov_q", cov_q)]
+    )
+    _check_gaussian(mean_p, cov_p, "mean_p", "cov_p")
+    _check_gaussian(mean_q, cov_q, "mean_q", "cov_q")
+    if mean_p.shape[-1] != mean_q.shape[-1]:
+        raise ValueError(f"p and q must have one dimension d; got {mean_p.shape[-1]} and {mean_q.shape[-1]}")
+    p = MultivariateNormal(mean_p, covariance_matrix=cov_p)
+    q = MultivariateNormal(mean_q, covariance_matrix=cov_q)
+    return to_output(_torch_kl(p, q), was_torch)
+
+
+def factorized_gaussian_fit(mean, cov, direction):
+    """The best factorised (diagonal-covariance) Gaussian Q for a Gaussian target P = N(mean, cov).
+
+    Parameters
+    ----------
+    mean : array_like or torch.Tensor, shape [d]
+        Mean of P.
+    cov : array_like or torch.Tensor, shape [d, d]
+        Covariance of P (symmetric positive definite).
+    direction : {"forward", "reverse"}
+        "forward" minimises KL(P ‖ Q) over factorised Q; "reverse" minimises KL(Q ‖ P).
+
+    Returns
+    -------
+    (mean_q, cov_q) : tuple
+        The mean of Q (equal to P's in both directions) and its diagonal covariance matrix [d, d]:
+        "forward" keeps the marginal variances, diag(cov); "reverse" keeps the conditional
+        variances 1 / diag(cov⁻¹), which are never larger (Bishop, PRML §10.1.2, eqs. 10.12-10.17).
+
+    Notes
+    -----
+    Forward KL averages over P, so Q must cover all of P: it matches the marginals and,
+    for a correlated P, spreads over regions P rarely visits. Reverse KL averages over Q,
+    so Q must avoid where P is small: it shrinks to the precisions of P, 1/Q_jj = (cov⁻¹)_jj.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from klcourse import factorized_gaussian_fit
+    >>> cov = np.array([[1.0, 0.9], [0.9, 1.0]])
+    >>> _, cov_forward = factorized_gaussian_fit(np.zeros(2), cov, "forward")
+    >>> _, cov_reverse = factorized_gaussian_fit(np.zeros(2), cov, "reverse")
+    >>> print(np.allclose(np.diag(cov_forward), 1.0), np.allclose(np.diag(cov_reverse), 1 - 0.9 ** 2))
+    True True
+    """
+    if direction not in ("forward", "reverse"):
+        raise ValueError(f"direction must be 'forward' or 'reverse'; got {direction!r}")
+    (mean, cov), was_torch = as_common_tensors([("mean", mean), ("cov", cov)])
+    _check_gaussian(mean, cov, "mean", "cov")
+    if direction == "forward":
+        variances = torch.diagonal(cov, dim1=-2, dim2=-1)  # marginal variances, Bishop eq. 10.17
+    else:
+        variances = 1 / torch.diagonal(torch.linalg.inv(cov), dim1=-2, dim2=-1)  # 1/Λ_jj, Bishop eq. 10.13
+    return to_output(mean, was_torch), to_output(torch.diag_embed(variances), was_torch)
