@@ -214,3 +214,18 @@ def test_every_coding_exercise_names_a_check_that_exists():
 
 def test_exercise_index_is_in_step_with_the_chapters():
     assert exercises.main(["exercises.py", "check"]) == 0, "run `make notebooks`"
+
+
+# --- Japanese line breaks ---------------------------------------------------------------------
+
+from bilingual import join_cjk_lines  # noqa: E402
+
+
+@pytest.mark.parametrize("text, joined", [
+    ("必要か、そして別の\n分布", "必要か、そして別の分布"),
+    ("平均\n   探索", "平均探索"),
+    ("分布\n$Q$ 向け", "分布\n$Q$ 向け"),          # a break before Latin or math stays a space
+    ("two\nwords", "two\nwords"),
+])
+def test_join_cjk_lines(text, joined):
+    assert join_cjk_lines(text) == joined

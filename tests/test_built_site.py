@@ -102,3 +102,12 @@ def test_mathjax_is_served_with_the_site():
     for lang in LANGS:
         assert (SITE / lang / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
         assert (SITE / lang / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_japanese_prose_has_no_line_breaks_that_render_as_spaces(page):
+    text = (SITE / "ja" / f"{page}.html").read_text(encoding="utf-8")
+    text = re.sub(r"<(pre|script|style|textarea)\b.*?</\1>", "", text, flags=re.S)
+    cjk = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+    breaks = re.findall(f"[{cjk}]\\n[{cjk}]", text)
+    assert not breaks, f"{len(breaks)} line breaks between Japanese characters, e.g. {breaks[:3]}"

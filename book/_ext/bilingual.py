@@ -8,16 +8,26 @@ Jupyter Book 1.x lacks for that:
   plus ``<link rel="alternate" hreflang>`` tags for search engines;
 * a Japanese search that splits what the reader types the same way the index was split
   (see :mod:`ja_search`);
+* Japanese paragraphs may be wrapped in the source: a line break between two Japanese
+  characters is dropped, since a browser would show it as a stray space;
 * one fix to sphinx-thebe, whose configuration script is registered once per build
   environment and so can appear twice on a page ("Identifier 'THEBE_JS_URL' has already
   been declared" in the browser console).
+
+It also fills in interface strings that Sphinx's own catalogue leaves untranslated (Sphinx
+then ships them as "" in translations.js, and the Japanese search page showed no "found N
+pages" line), and loads :mod:`theme_fixes` (small fixes to the theme that the browser tests found; the
+language switcher opening in the same tab is one of them).
 """
 
 from __future__ import annotations
 
 import html
+import json
+import re
 from typing import Any
 
+from docutils import nodes
 from sphinx.application import Sphinx
 
 import ja_search
@@ -51,6 +61,29 @@ def _edition_links(app: Sphinx, pagename: str, context: dict[str, Any]) -> None:
     context["metatags"] = metatags
 
 
+# Kanji, kana, the long-vowel mark and CJK punctuation (、。「」（）…).
+_CJK = "\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60"
+_CJK_BREAK = re.compile(f"(?<=[{_CJK}])\\s*\\n\\s*(?=[{_CJK}])")
+
+
+def join_cjk_lines(text: str) -> str:
+    """Remove line breaks (and the spaces around them) between two CJK characters."""
+    return _CJK_BREAK.sub("", text)
+
+
+def _join_wrapped_japanese(app: Sphinx, doctree: nodes.document) -> None:
+    """Drop source line breaks between Japanese characters in prose (not in code)."""
+    if app.config.language != "ja":
+        return
+    for node in list(doctree.findall(nodes.Text)):
+        if isinstance(node.parent, (nodes.literal_block, nodes.literal, nodes.raw, nodes.math,
+                                    nodes.math_block)):
+            continue
+        joined = join_cjk_lines(str(node))
+        if joined != str(node):
+            node.parent.replace(node, nodes.Text(joined))
+
+
 def _dedupe_inline_scripts(app: Sphinx, pagename: str, templatename: str,
                            context: dict[str, Any], doctree) -> None:
     """Drop repeated inline scripts (sphinx-thebe's ``const THEBE_JS_URL`` block)."""
@@ -72,10 +105,31 @@ def _add_switcher(app: Sphinx, pagename: str, templatename: str,
     _edition_links(app, pagename, context)
 
 
+# msgid -> translation, for messages Sphinx's catalogue for that language leaves empty
+UNTRANSLATED: dict[str, dict[str, str]] = {
+    "ja": {"Search finished, found ${resultCount} page(s) matching the search query.":
+           "検索が終了しました。${resultCount} ページが見つかりました。"},
+}
+
+
+def _fill_translations(app: Sphinx) -> None:
+    missing = UNTRANSLATED.get(app.config.language)
+    if not missing or app.builder.format != "html":
+        return
+    # after translations.js (priority 500), before anything asks for a string
+    app.add_js_file(None, priority=501, body=(
+        "if (typeof Documentation !== \"undefined\") { const t = Documentation.TRANSLATIONS; "
+        f"for (const [k, v] of Object.entries({json.dumps(missing, ensure_ascii=False)})) "
+        "if (!t[k]) t[k] = v; }"))
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("bilingual_editions", {}, "html", types=[dict])
     # After sphinx-book-theme has prepared its header buttons (priority 500/501).
     app.connect("html-page-context", _add_switcher, priority=900)
     app.connect("html-page-context", _dedupe_inline_scripts, priority=900)
+    app.connect("doctree-read", _join_wrapped_japanese)
+    app.connect("builder-inited", _fill_translations)
     ja_search.register()
+    app.setup_extension("theme_fixes")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -104,7 +104,7 @@ def _mistaken_moments(weights, means, sigmas):
     }
 
 
-def check_moment_match(fn, lang="en"):
+def check_moment_match(fn, lang="en") -> CheckReport:
     """Check a learner's ``fn(weights, means, sigmas) -> (mu, sigma)`` (exercise ex-mode-2).
 
     Parameters
@@ -151,7 +151,7 @@ def _reverse_fit(weights, means, sigmas, mu0, sigma0):
     return fit.mu, fit.sigma, fit.loss
 
 
-def check_reverse_kl_modes(fn, lang="en"):
+def check_reverse_kl_modes(fn, lang="en") -> CheckReport:
     """Check a learner's ``fn(weights, means, sigmas) -> (mu, sigma, kl)`` (exercise ex-mode-4).
 
     Parameters
@@ -195,7 +195,7 @@ def check_reverse_kl_modes(fn, lang="en"):
 
 @functools.lru_cache(maxsize=None)
 def _reverse_cases():
-    """The cases of :func:`check_reverse_kl_modes`, fitted once per session (about 10 fits)."""
+    """The cases of :func:`check_reverse_kl_modes`, fitted once per session (one fit per component)."""
     cases = []
     for label, weights, means, sigmas in _REVERSE_CASES:
         fits = [_reverse_fit(weights, means, sigmas, m, s) for m, s in zip(means, sigmas)]

@@ -1,0 +1,107 @@
+"""Small fixes to the HTML that the theme (sphinx-book-theme on pydata-sphinx-theme) and the
+extensions write, found by the browser tests in ``tests/browser``. Loaded by ``bilingual``.
+
+* The theme templates below are patched: each patch names the text it replaces (a regular
+  expression) and the build fails if that text is gone (a theme upgrade), so no fix goes
+  away silently.
+  The patched copies are written under the build's doctree folder and put first on
+  ``templates_path``.
+* ``default_mode`` is set (pydata-sphinx-theme reads it from ``html_context``; left empty, every
+  page logs "Got invalid theme mode: . Resetting to auto." as a console error).
+* ``theme-fixes.css`` (in ``book/_static``): the search icons, which sat differently without
+  fontawesome.js.
+* Two fixes to the body HTML of pages (``BODY_FIXES``), for markup that myst-nb and
+  docutils write.
+* Live Code (sphinx-thebe) makes editors of the cells' inputs only, not of a text output
+  where a cell's input is removed.
+* A favicon, so browsers do not ask the server root for ``/favicon.ico`` (a 404 in the console).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.errors import ExtensionError
+
+FAVICON = Path(__file__).resolve().parents[1] / "_static" / "favicon.svg"
+
+# (package, file in the package, name Jinja looks it up by, old text as a regex, new text, why)
+PATCHES = [
+    ("pydata_sphinx_theme", "theme/pydata_sphinx_theme/static/webpack-macros.html",
+     "templates/static/webpack-macros.html",
+     r'<script defer src="{{ pathto\(\'_static/scripts/fontawesome\.js\', 1\) }}[^"]*"></script>',
+     "{# fontawesome.js left out: see book/_ext/theme_fixes.py #}",
+     "fontawesome.js (1.5 MB, half of every page's weight) only redraws as SVG the icons that "
+     "the theme's icon fonts already draw"),
+    # sphinx-book-theme imports this as "../macros/buttons.html", resolved from templates/
+    ("sphinx_book_theme", "theme/sphinx_book_theme/macros/buttons.html",
+     "macros/buttons.html",
+     r'<a href="{{ url }}" target="_blank"',
+     '<a href="{{ url }}"{% if not (label or "").startswith("switch-to-") %} target="_blank"{% endif %}'
+     '{% if (label or "").startswith("switch-to-") %} hreflang="{{ label[10:] }}" lang="{{ label[10:] }}"{% endif %}',
+     "the language switcher opens the other edition in the same tab, and says which language it is"),
+    ("pydata_sphinx_theme", "theme/pydata_sphinx_theme/components/search-button-field.html",
+     "templates/search-button-field.html",   # pydata puts components/ on templates_path
+     r' aria-label="{{ _\(\'Search\'\) }}"', "",
+     "the button's accessible name must include its visible text (\"Search Ctrl+K\"): axe "
+     "label-content-name-mismatch"),
+]
+
+
+def _configure(app: Sphinx, config: Config) -> None:
+    base = Path(app.doctreedir).parent / "theme_fixes"
+    for package, inner, name, old, new, why in PATCHES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            continue   # theme not installed: nothing to patch
+        source = Path(spec.origin).parent / inner
+        text = source.read_text(encoding="utf-8")
+        patched, found = re.subn(old, lambda _: new, text)
+        if not found:
+            raise ExtensionError(f"theme_fixes: {source} no longer contains {old!r}; "
+                                 f"re-check the fix ({why})")
+        target = base / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(patched, encoding="utf-8")
+    templates = str(base / "templates")
+    if templates not in config.templates_path:
+        config.templates_path.insert(0, templates)
+    if not config.html_favicon and FAVICON.exists():
+        config.html_favicon = str(FAVICON)
+    if isinstance(getattr(config, "thebe_config", None), dict):
+        # Live Code turns the first <pre> of each cell into an editor. In a cell whose input is
+        # removed (remove-input) that <pre> is a text output, and sphinx-thebe then throws
+        # ("The new child element contains the parent") and no cell on the page goes live.
+        config.thebe_config = {"selector_input": ".cell_input pre", **config.thebe_config}
+
+
+# Fixes to a page's body HTML: (regex, replacement, why). A page without the pattern is fine.
+BODY_FIXES = [
+    (r'<summary aria-label="Toggle hidden content">', "<summary>",
+     "myst-nb's hide-input toggle: its accessible name must include its visible text (\"Show "
+     "code cell source\"): axe label-content-name-mismatch"),
+    (r'(<div class="citation"[^>]*?) role="doc-biblioentry"', r'\1 role="listitem"',
+     "docutils puts the bibliography in a role=list whose entries are the deprecated "
+     "doc-biblioentry, not list items: axe aria-required-children (critical)"),
+]
+
+
+def _page_fixes(app: Sphinx, pagename: str, templatename: str,
+                context: dict[str, Any], doctree) -> None:
+    if not context.get("default_mode"):
+        context["default_mode"] = "auto"
+    if context.get("body"):
+        for pattern, replacement, _why in BODY_FIXES:
+            context["body"] = re.sub(pattern, replacement, context["body"])
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_css_file("theme-fixes.css")   # book/_static/theme-fixes.css
+    app.connect("config-inited", _configure)
+    app.connect("html-page-context", _page_fixes)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
