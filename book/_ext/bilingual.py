@@ -16,8 +16,8 @@ Jupyter Book 1.x lacks for that:
 
 It also fills in interface strings that Sphinx's own catalogue leaves untranslated (Sphinx
 then ships them as "" in translations.js, and the Japanese search page showed no "found N
-pages" line), and loads :mod:`theme_fixes` (small fixes to the theme that the browser tests found; the
-language switcher opening in the same tab is one of them).
+pages" line), and loads :mod:`theme_fixes` (small fixes to the theme that the browser tests
+found; the language switcher opening in the same tab is one of them).
 """
 
 from __future__ import annotations
