@@ -123,12 +123,20 @@ def _fill_translations(app: Sphinx) -> None:
         "if (!t[k]) t[k] = v; }"))
 
 
+def _edition_theme_options(app: Sphinx, config) -> None:
+    """Theme strings that the edition's catalogue lacks (the search box's placeholder)."""
+    edition = config.bilingual_editions.get(config.language, {})
+    if "search_bar_text" in edition:
+        config.html_theme_options["search_bar_text"] = edition["search_bar_text"]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("bilingual_editions", {}, "html", types=[dict])
     # After sphinx-book-theme has prepared its header buttons (priority 500/501).
     app.connect("html-page-context", _add_switcher, priority=900)
     app.connect("html-page-context", _dedupe_inline_scripts, priority=900)
     app.connect("doctree-read", _join_wrapped_japanese)
+    app.connect("config-inited", _edition_theme_options)
     app.connect("builder-inited", _fill_translations)
     ja_search.register()
     app.setup_extension("theme_fixes")
