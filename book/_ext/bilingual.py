@@ -72,17 +72,26 @@ def join_cjk_lines(text: str) -> str:
 
 
 def _join_wrapped_japanese(app: Sphinx, doctree: nodes.document) -> None:
-    """Drop source line breaks between Japanese characters in prose (not in code)."""
+    """Drop source line breaks between Japanese characters in prose (not in code).
+
+    MyST often puts a soft break at the edge of a text node, or in a text node of its own,
+    next to a reference or an emphasis, so each node is joined together with the last
+    character of the sibling before it and the first character of the sibling after it.
+    """
     if app.config.language != "ja":
         return
+    skip = (nodes.literal_block, nodes.literal, nodes.raw, nodes.math, nodes.math_block)
     for node in list(doctree.findall(nodes.Text)):
-        if isinstance(node.parent, (nodes.literal_block, nodes.literal, nodes.raw, nodes.math,
-                                    nodes.math_block)):
+        parent = node.parent
+        if parent is None or isinstance(parent, skip) or "\n" not in node:
             continue
-        joined = join_cjk_lines(str(node))
+        index = parent.index(node)
+        before = parent[index - 1].astext()[-1:] if index > 0 else ""
+        after = parent[index + 1].astext()[:1] if index + 1 < len(parent) else ""
+        joined = join_cjk_lines(before + str(node) + after)
+        joined = joined[len(before):len(joined) - len(after)]
         if joined != str(node):
-            node.parent.replace(node, nodes.Text(joined))
-
+            parent.replace(node, nodes.Text(joined))
 
 def _dedupe_inline_scripts(app: Sphinx, pagename: str, templatename: str,
                            context: dict[str, Any], doctree) -> None:
