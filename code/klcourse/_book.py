@@ -6,7 +6,6 @@ Used in every chapter: each number a sentence quotes is computed in a cell and p
 
 from __future__ import annotations
 
-import importlib.util
 import numbers
 import random
 
@@ -72,13 +71,15 @@ def glue(name, value, display=False):
     7.566372975210778
     >>> type(glue("n_steps", torch.tensor(12)))
     <class 'int'>
-    >>> glue("sigma_opt", torch.tensor(57.25).sqrt()) == float(np.sqrt(57.25))
+    >>> glue("sigma_opt", torch.tensor(57.25, dtype=torch.float64).sqrt()) == float(np.sqrt(57.25))
     True
     """
     value = _plain_scalar(value)
-    if _in_kernel() and importlib.util.find_spec("myst_nb") is not None:
-        from myst_nb import glue as myst_glue
-
+    if _in_kernel():
+        try:
+            from myst_nb import glue as myst_glue
+        except ImportError:
+            return value
         myst_glue(name, value, display=display)
     return value
 

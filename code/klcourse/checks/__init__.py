@@ -28,3 +28,4 @@ from klcourse.checks._modes import check_reverse_kl_modes
 
 # --- chapter "Comparing losses" -------------------------------------------------------------
 from klcourse.checks._losses import check_ise
+from klcourse.checks._losses import check_landing

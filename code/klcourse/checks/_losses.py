@@ -2,9 +2,11 @@
 
 * :func:`check_ise` — the integrated squared error ``∫ (p - q)² dx`` (the "MSE between
   densities") as a Riemann sum of density values on a grid, exercise ``ex-losses-2``.
+* :func:`check_landing` — where the gradient flow from a start ends, for a given objective
+  and parameterisation, exercise ``ex-losses-3``.
 
-The expected values come from the library's grid kernel (the one behind
-:func:`klcourse.l2_distance_squared` and the ``"mse"`` objective of
+The expected values come from the library (the grid kernel behind
+:func:`klcourse.l2_distance_squared` and the ``"mse"`` objective, and
 :func:`klcourse.fit_gaussian`), never typed in; each typical mistake is computed the way a
 learner would get it wrong, so that the report can name it.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from klcourse._continuous import _l1_grid, _l2sq_grid
+from klcourse._fit import fit_gaussian
 from klcourse._targets import bimodal_target, gaussian_mixture, normal, seed_grid
 from klcourse.checks._report import Case, run_cases
 
@@ -30,10 +33,10 @@ _HINTS = {
               "掛けたもので、点の数で割るのではない",
     },
     "not_squared": {
-        "en": "the differences are not squared: Σ (p - q) dx is close to 0 for any two "
-              "densities, because both integrate to 1",
-        "ja": "差を 2 乗していない。Σ (p - q) dx はどんな 2 つの密度でもほぼ 0 になる"
-              "（どちらも積分すると 1 だから）",
+        "en": "the differences are not squared: positive and negative differences cancel, and "
+              "Σ (p - q) dx only compares total masses (it is about 0 for any two densities)",
+        "ja": "差を 2 乗していない。正と負の差が打ち消し合い、Σ (p - q) dx は全体の質量を比べるだけに"
+              "なる（2 つの密度どうしならいつもほぼ 0）",
     },
     "absolute": {
         "en": "this is the L1 distance Σ |p - q| dx; the integrated squared error squares the "
@@ -44,6 +47,27 @@ _HINTS = {
         "en": "this is the L2 norm sqrt(Σ (p - q)² dx); the integrated squared error is its "
               "square, without the square root",
         "ja": "これは L2 ノルム sqrt(Σ (p - q)² dx) である。積分二乗誤差はその 2 乗で、平方根をとらない",
+    },
+    "nearest": {
+        "en": "this is the peak nearest to the start; run the fit instead: the flow can end at "
+              "the wide compromise at mu = 2.5 or even at the farther peak",
+        "ja": "これは出発点にいちばん近い山である。フィットを実際に走らせること。勾配流は mu = 2.5 の"
+              "幅の広い妥協点や、遠いほうの山に行き着くこともある",
+    },
+    "other_parameterization": {
+        "en": "this is where the flow ends in the other parameterisation; pass "
+              "parameterization= on to fit_gaussian (the flows in (mu, sigma) and in "
+              "(mu, log sigma) differ)",
+        "ja": "これはもう一方のパラメータ化での行き先である。parameterization= を fit_gaussian に"
+              "そのまま渡すこと（(mu, sigma) と (mu, log sigma) では勾配流が異なる）",
+    },
+    "start": {
+        "en": "this is the starting mean mu0; return the mean where the fit ends",
+        "ja": "これは出発点の平均 mu0 である。フィットが行き着いた平均を返すこと",
+    },
+    "sigma": {
+        "en": "this is the fitted sigma; return the fitted mean mu",
+        "ja": "これはフィット後の sigma である。フィット後の平均 mu を返すこと",
     },
     "normalised": {
         "en": "p was rescaled to integrate to 1 inside the function; the loss must compare the "
@@ -125,3 +149,65 @@ def check_ise(fn, lang="en"):
               seed_sum, normal(0.0, 1.0).log_prob(x_seed).exp(), unnormalised=True),
     ]
     return run_cases("check_ise", fn, cases, lang=lang)
+
+
+# (objective, mu0, sigma0, parameterization): starts near basin boundaries, where the
+# parameterisation or the start decides, and where the nearest peak is not the answer.
+_LANDING_CASES = (
+    ("cosine", 0.0, 1.0, "sigma"),
+    ("cosine", 0.0, 1.0, "log_sigma"),
+    ("mse", -1.0, 1.0, "sigma"),
+    ("mse", 5.0, 1.0, "sigma"),
+    ("js", 0.0, 1.0, "log_sigma"),
+    ("reverse_kl", 3.0, 8.0, "log_sigma"),
+    ("mse", -8.0, 4.0, "sigma"),
+)
+
+
+def _landing_case(objective, mu0, sigma0, parameterization):
+    """Case for ``fn(objective, mu0, sigma0, parameterization)``: the mean where the gradient flow ends."""
+    target = bimodal_target()
+    fit = fit_gaussian(target, objective, mu0, sigma0, parameterization=parameterization)
+    other = "log_sigma" if parameterization == "sigma" else "sigma"
+    mistakes = [
+        ("other_parameterization", fit_gaussian(target, objective, mu0, sigma0, parameterization=other).mu),
+        ("nearest", -5.0 if mu0 < 2.5 else 10.0),
+        ("start", mu0),
+        ("sigma", fit.sigma),
+    ]
+    return Case(label=f"{objective} from ({mu0:g}, {sigma0:g}) in {parameterization}",
+                args=(objective, mu0, sigma0), kwargs={"parameterization": parameterization},
+                expected=fit.mu, mistakes=tuple((_HINTS[key], wrong) for key, wrong in mistakes))
+
+
+def check_landing(fn, lang="en"):
+    """Check a learner's ``fn(objective, mu0, sigma0, parameterization) -> mu`` (exercise ex-losses-3).
+
+    Parameters
+    ----------
+    fn : callable
+        Takes an objective name (a key of :data:`klcourse.OBJECTIVES`), a start ``mu0``,
+        ``sigma0`` and ``parameterization`` (``"sigma"`` or ``"log_sigma"``, passed by keyword),
+        and returns the mean mu of the model Q = N(mu, sigma²) where the gradient flow from
+        that start ends, for the course's target P = 0.5 N(-5, 1) + 0.5 N(10, 1).
+    lang : {"en", "ja"}, default "en"
+        Language of the report.
+
+    Returns
+    -------
+    CheckReport
+        True when every case passed (absolute tolerance 1e-4); names the likely mistake: the
+        peak nearest to the start instead of a fit, the other parameterisation, the start
+        itself, or the fitted sigma instead of mu.
+
+    Examples
+    --------
+    >>> from klcourse import bimodal_target, fit_gaussian
+    >>> def landing(objective, mu0, sigma0, parameterization):
+    ...     fit = fit_gaussian(bimodal_target(), objective, mu0, sigma0, parameterization=parameterization)
+    ...     return fit.mu
+    >>> print(bool(check_landing(landing)))
+    True
+    """
+    cases = [_landing_case(*case) for case in _LANDING_CASES]
+    return run_cases("check_landing", fn, cases, lang=lang, rtol=0.0, atol=1e-4)

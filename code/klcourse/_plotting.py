@@ -1,0 +1,447 @@
+"""Figures for the book, in English or Japanese (``lang="en"`` or ``"ja"``).
+
+Used in the chapters on fitting: densities of the target and the fitted models, loss
+landscapes with their minima and the paths that reach them, and basin maps. Every label
+comes from the one table ``_TEXT``; Japanese is set in IPAexGothic (matplotlib-fontja)
+with DejaVu Sans as the fallback, so no glyph is missing in either edition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import ListedColormap
+from torch.distributions import Distribution
+
+from ._continuous import _bounds, _log_density
+
+# One table of every string the figures and animations show, by language.
+_TEXT = {
+    "en": {
+        "x": "x",
+        "density": "density",
+        "target": "target P",
+        "model": "model Q",
+        "mu": "mean μ",
+        "sigma": "standard deviation σ",
+        "start": "start",
+        "minimum": "local minimum",
+        "basin": "minimum {k}: μ = {mu:.2f}, σ = {sigma:.2f}",
+        "no_minimum": "no minimum reached",
+        "step": "step",
+        "path_point": "point along the path",
+        "loss": "loss",
+        "fit": "{name}: μ = {mu:.2f}, σ = {sigma:.2f}",
+        "normal": "N(μ = {mu:.2f}, σ = {sigma:.2f})",
+        "log_sigma": "θ = (μ, log σ)",
+        "sigma_par": "θ = (μ, σ)",
+        "basins_title": "Where the gradient flow ends, {par}",
+        "play": "Play",
+        "pause": "Pause",
+        "frame": "Frame",
+        "alt": "Animation: the model density Q (for {names}) moves from its start to its fit while the target P stays fixed.",
+        "alt_landscape": " Right: the same paths on the loss landscape over (μ, σ).",
+        "objectives": {
+            "forward_kl": "forward KL(P‖Q)",
+            "reverse_kl": "reverse KL(Q‖P)",
+            "js": "Jensen–Shannon divergence",
+            "hellinger": "squared Hellinger distance",
+            "alpha": "α-divergence",
+            "wasserstein": "Wasserstein distance",
+            "mse": "integrated squared error ∫(p−q)²",
+            "l1": "L1 distance ∫|p−q|",
+            "cosine": "cosine similarity",
+        },
+    },
+    "ja": {
+        "x": "x",
+        "density": "確率密度",
+        "target": "目標分布 P",
+        "model": "モデル Q",
+        "mu": "平均 μ",
+        "sigma": "標準偏差 σ",
+        "start": "初期値",
+        "minimum": "局所最小",
+        "basin": "局所最小 {k}：μ = {mu:.2f}、σ = {sigma:.2f}",
+        "no_minimum": "局所最小に到達せず",
+        "step": "ステップ",
+        "path_point": "経路上の点",
+        "loss": "損失",
+        "fit": "{name}：μ = {mu:.2f}、σ = {sigma:.2f}",
+        "normal": "N(μ = {mu:.2f}、σ = {sigma:.2f})",
+        "log_sigma": "θ = (μ, log σ)",
+        "sigma_par": "θ = (μ, σ)",
+        "basins_title": "勾配流の行き着く先（{par}）",
+        "play": "再生",
+        "pause": "一時停止",
+        "frame": "フレーム",
+        "alt": "アニメーション：目標分布 P は固定したまま、モデル Q の密度（{names}）が初期値から最適解まで動く様子。",
+        "alt_landscape": "右は同じ経路を (μ, σ) 上の損失地形に重ねたもの。",
+        "objectives": {
+            "forward_kl": "順方向 KL(P‖Q)",
+            "reverse_kl": "逆方向 KL(Q‖P)",
+            "js": "ジェンセン・シャノン・ダイバージェンス",
+            "hellinger": "ヘリンジャー距離の2乗",
+            "alpha": "α ダイバージェンス",
+            "wasserstein": "ワッサースタイン距離",
+            "mse": "二乗誤差の積分 ∫(p−q)²",
+            "l1": "L1 距離 ∫|p−q|",
+            "cosine": "コサイン類似度",
+        },
+    },
+}
+
+_FONTS = {"en": ["DejaVu Sans"], "ja": ["IPAexGothic", "DejaVu Sans"]}
+_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]  # Okabe-Ito
+_TARGET_COLOR = "#555555"
+
+
+def _check_lang(lang):
+    """``lang`` is one of the editions."""
+    if lang not in _TEXT:
+        raise ValueError(f"lang must be 'en' or 'ja'; got {lang!r}")
+    return _TEXT[lang]
+
+
+def _register_japanese_font():
+    """Make IPAexGothic known to matplotlib (importing matplotlib_fontja also sets it as the default font: undo that)."""
+    saved = matplotlib.rcParams["font.family"]
+    import matplotlib_fontja  # noqa: F401  (registers the font with matplotlib's font manager)
+
+    matplotlib.rcParams["font.family"] = saved
+
+
+@contextlib.contextmanager
+def _style(lang):
+    """The edition's font while a figure's texts are created (text keeps the font it was created with).
+
+    Only ``font.family`` is saved and restored: ``plt.rc_context`` would also restore the
+    backend setting, and in a notebook that closes the inline figures of later cells.
+    """
+    if lang == "ja":
+        _register_japanese_font()
+    saved = matplotlib.rcParams["font.family"]
+    matplotlib.rcParams["font.family"] = _FONTS[lang]
+    try:
+        yield
+    finally:
+        matplotlib.rcParams["font.family"] = saved
+
+
+def objective_label(objective, lang="en"):
+    """The objective's name as the figures print it, in one language.
+
+    Parameters
+    ----------
+    objective : str
+        A key of :data:`OBJECTIVES`.
+    lang : {"en", "ja"}
+        Edition.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> objective_label("reverse_kl"), objective_label("reverse_kl", "ja")
+    ('reverse KL(Q‖P)', '逆方向 KL(Q‖P)')
+    >>> print(objective_label("forward_kl", "ja").startswith("順方向"))
+    True
+    """
+    names = _check_lang(lang)["objectives"]
+    if objective not in names:
+        raise ValueError(f"objective must be one of {', '.join(repr(k) for k in names)}; got {objective!r}")
+    return names[objective]
+
+
+def _model_of(model):
+    """(mu, sigma, label key, objective) of a FitResult, a Normal or a (mu, sigma) pair."""
+    if hasattr(model, "history") and hasattr(model, "objective"):
+        return model.mu, model.sigma, model.objective
+    if isinstance(model, torch.distributions.Normal):
+        return model.loc.item(), model.scale.item(), None
+    if isinstance(model, (tuple, list)) and len(model) == 2:
+        return float(model[0]), float(model[1]), None
+    raise ValueError(f"models must be FitResults, Normals or (mu, sigma) pairs; got {type(model).__name__}")
+
+
+def _x_range(target, models):
+    """x-range showing the target (0.01% tails) and every model (mu ± 4 sigma)."""
+    lo, hi = _bounds(target, 1e-4)
+    for mu, sigma, _ in models:
+        lo, hi = min(lo, mu - 4 * sigma), max(hi, mu + 4 * sigma)
+    return lo, hi
+
+
+def _density_on(dist, x):
+    """Density of a torch distribution on numpy points x (float64)."""
+    with torch.no_grad():
+        return _log_density(dist, torch.as_tensor(x, dtype=torch.float64)).exp().numpy()
+
+
+def _new_axes(ax, figsize):
+    """The given axes, or a new figure's."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def plot_densities(target, models, ax=None, lang="en", labels=None, title=None):
+    """Plot the target density P and one or more Normal models Q.
+
+    Parameters
+    ----------
+    target : torch.distributions.Distribution
+        P (1-D).
+    models : FitResult, Normal, (mu, sigma) or a list of them
+        The models Q; a FitResult is labelled with its objective and parameters.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; default a new figure.
+    lang : {"en", "ja"}
+        Language of every label.
+    labels : list of str, optional
+        Legend entries for the models, replacing the automatic ones.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> from klcourse import bimodal_target, plot_densities
+    >>> ax = plot_densities(bimodal_target(), [(2.5, 7.566), (-5.0, 1.0)], lang="ja")
+    >>> [t.get_text() for t in ax.get_legend().get_texts()][0]
+    '目標分布 P'
+    >>> print(len(ax.get_lines()) == 3)
+    True
+    """
+    text = _check_lang(lang)
+    if not isinstance(target, Distribution):
+        raise ValueError(f"target must be a torch distribution; got {type(target).__name__}")
+    models = list(models) if isinstance(models, list) else [models]
+    parsed = [_model_of(m) for m in models]
+    if labels is not None and len(labels) != len(parsed):
+        raise ValueError(f"labels must name each of the {len(parsed)} models; got {len(labels)}")
+    with _style(lang):
+        ax = _new_axes(ax, (6.4, 3.6))
+        lo, hi = _x_range(target, parsed)
+        x = np.linspace(lo, hi, 801)
+        p = _density_on(target, x)
+        ax.fill_between(x, p, color=_TARGET_COLOR, alpha=0.2, linewidth=0)
+        ax.plot(x, p, color=_TARGET_COLOR, linewidth=2, label=text["target"])
+        for k, (mu, sigma, objective) in enumerate(parsed):
+            q = np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+            if labels is not None:
+                label = labels[k]
+            elif objective is not None:
+                label = text["fit"].format(name=objective_label(objective, lang), mu=mu, sigma=sigma)
+            else:
+                label = text["normal"].format(mu=mu, sigma=sigma)
+            ax.plot(x, q, color=_COLORS[k % len(_COLORS)], linewidth=2, label=label)
+        ax.set_xlabel(text["x"])
+        ax.set_ylabel(text["density"])
+        ax.set_ylim(bottom=0)
+        ax.legend(frameon=False, fontsize="small")
+        if title is not None:
+            ax.set_title(title)
+    return ax
+
+
+def _path_of(path):
+    """(mu, sigma) columns of a FitResult's history or of an array [T, >= 2]."""
+    rows = np.asarray(path.history if hasattr(path, "history") else path, dtype=np.float64)
+    if rows.ndim != 2 or rows.shape[1] < 2 or len(rows) == 0:
+        raise ValueError(f"paths must be FitResults or arrays of shape [T, >= 2]; got shape {rows.shape}")
+    return rows[:, 0], rows[:, 1]
+
+
+def _is_geometric(values):
+    """Whether positive values are evenly spaced in log (a log axis suits them)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 3 or np.any(values <= 0):
+        return False
+    ratios = values[1:] / values[:-1]
+    return bool(np.allclose(ratios, ratios[0], rtol=1e-6) and abs(ratios[0] - 1) > 1e-9)
+
+
+def plot_landscape(L, mus, sigmas, minima=None, paths=None, ax=None, lang="en", objective=None, levels=24):
+    """Filled contours of a loss landscape over (mu, sigma), with minima and optimisation paths.
+
+    Parameters
+    ----------
+    L : array_like, shape [len(sigmas), len(mus)]
+        Values, e.g. from :func:`landscape`.
+    mus, sigmas : array_like, 1-D
+        The mesh. Log-spaced sigmas get a logarithmic axis.
+    minima : list of LocalMinimum or (mu, sigma, ...) tuples, optional
+        Marked with stars.
+    paths : list of FitResult or arrays [T, >= 2], optional
+        Drawn as lines from a circle (start) to a cross (end).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; default a new figure.
+    lang : {"en", "ja"}
+        Language of every label.
+    objective : str, optional
+        Names the colour bar (a key of :data:`OBJECTIVES`); default "loss".
+    levels : int, default 24
+        Contour levels, placed at quantiles of L so that valleys and plateaus both show.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from klcourse import bimodal_target, landscape, plot_landscape
+    >>> mus, sigmas = np.linspace(-10, 15, 26), np.geomspace(0.5, 20, 21)
+    >>> L = landscape(bimodal_target(), "mse", mus, sigmas)
+    >>> ax = plot_landscape(L, mus, sigmas, minima=[(-5.0, 1.96), (10.0, 1.96)], objective="mse")
+    >>> print(ax.get_yscale() == "log", ax.get_xlabel() == "mean μ")
+    True True
+    """
+    text = _check_lang(lang)
+    L = np.asarray(L, dtype=np.float64)
+    mus, sigmas = np.asarray(mus, dtype=np.float64), np.asarray(sigmas, dtype=np.float64)
+    if L.shape != (len(sigmas), len(mus)):
+        raise ValueError(f"L must have shape [len(sigmas), len(mus)] = {(len(sigmas), len(mus))}; got {L.shape}")
+    finite = L[np.isfinite(L)]
+    if finite.size == 0:
+        raise ValueError("L must contain finite values; got none")
+    with _style(lang):
+        ax = _new_axes(ax, (6.4, 4.4))
+        bounds = np.unique(np.quantile(finite, np.linspace(0, 1, levels + 1)))
+        if len(bounds) < 2:
+            bounds = np.array([finite.min() - 0.5, finite.min() + 0.5])
+        filled = ax.contourf(mus, sigmas, np.where(np.isfinite(L), L, finite.max()), levels=bounds, cmap="viridis")
+        bar = ax.figure.colorbar(filled, ax=ax)
+        bar.set_label(objective_label(objective, lang) if objective is not None else text["loss"])
+        for k, path in enumerate(paths or []):
+            m, s = _path_of(path)
+            color = _COLORS[(k + 1) % len(_COLORS)]
+            ax.plot(m, s, color=color, linewidth=1.8)
+            ax.plot(m[:1], s[:1], "o", color=color, markeredgecolor="white", label=text["start"] if k == 0 else None)
+            ax.plot(m[-1:], s[-1:], "X", color=color, markeredgecolor="white", markersize=8)
+        if minima:
+            ax.plot([m[0] for m in minima], [m[1] for m in minima], "*", color="white", markeredgecolor="black",
+                    markersize=14, label=text["minimum"], linestyle="none")  # fmt: skip
+        if _is_geometric(sigmas):
+            ax.set_yscale("log")
+        ax.set_xlim(mus.min(), mus.max())
+        ax.set_ylim(sigmas.min(), sigmas.max())
+        ax.set_xlabel(text["mu"])
+        ax.set_ylabel(text["sigma"])
+        if minima or paths:
+            ax.legend(loc="upper left", fontsize="small", framealpha=0.8)
+    return ax
+
+
+def plot_basins(basins, ax=None, lang="en", paths=False):
+    """Colour each start by the minimum its gradient flow reaches (the output of :func:`basins`).
+
+    Parameters
+    ----------
+    basins : Basins
+        From :func:`basins`.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; default a new figure.
+    lang : {"en", "ja"}
+        Language of every label.
+    paths : bool, default False
+        Also draw every start's path.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from klcourse import basins, bimodal_target, plot_basins
+    >>> b = basins(bimodal_target(), "mse", np.linspace(-4, 9, 6), [1.0, 3.0], parameterization="sigma")
+    >>> ax = plot_basins(b, lang="ja")
+    >>> print(ax.get_title() == "勾配流の行き着く先（θ = (μ, σ)）")
+    True
+    """
+    text = _check_lang(lang)
+    labels = np.asarray(basins.labels)
+    n = len(basins.minima)
+    colors = ["#BBBBBB"] + [_COLORS[k % len(_COLORS)] for k in range(max(n, 1))]
+    with _style(lang):
+        ax = _new_axes(ax, (6.4, 4.4))
+        ax.pcolormesh(basins.mu_starts, basins.sigma_starts, labels + 1, cmap=ListedColormap(colors),
+                      vmin=-0.5, vmax=len(colors) - 0.5, shading="nearest", alpha=0.6)  # fmt: skip
+        if paths:
+            for row in basins.results:
+                for fit in row:
+                    m, s = _path_of(fit)
+                    ax.plot(m, s, color="black", linewidth=0.6, alpha=0.5)
+        for k, m in enumerate(basins.minima):
+            ax.plot([m.mu], [m.sigma], "*", color=colors[k + 1], markeredgecolor="black", markersize=14,
+                    label=text["basin"].format(k=k, mu=m.mu, sigma=m.sigma), linestyle="none")  # fmt: skip
+        if np.any(labels < 0):
+            ax.plot([], [], "s", color=colors[0], label=text["no_minimum"], linestyle="none")
+        if _is_geometric(basins.sigma_starts):
+            ax.set_yscale("log")
+        par = text["log_sigma"] if basins.parameterization == "log_sigma" else text["sigma_par"]
+        ax.set_title(text["basins_title"].format(par=par))
+        ax.set_xlabel(text["mu"])
+        ax.set_ylabel(text["sigma"])
+        ax.legend(fontsize="small", framealpha=0.8)
+    return ax
+
+
+def plot_history(results, ax=None, lang="en", labels=None):
+    """Loss along each fit's recorded path (what the seed notebook plotted against epochs).
+
+    Parameters
+    ----------
+    results : FitResult or list of FitResult
+        Fits with their ``history``.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; default a new figure.
+    lang : {"en", "ja"}
+        Language of every label.
+    labels : list of str, optional
+        Legend entries, replacing the objective names.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Notes
+    -----
+    For ``"adam"`` and ``"gd"`` the x-axis is the optimiser step (the history is an even
+    subsample of the steps); for ``"flow"`` it is the index of the point along the path.
+
+    Examples
+    --------
+    >>> from klcourse import bimodal_target, fit_gaussian, plot_history
+    >>> fit = fit_gaussian(bimodal_target(), "forward_kl", 0.0, 1.0, method="adam", lr=0.05, steps=300)
+    >>> ax = plot_history(fit)
+    >>> print(ax.get_lines()[0].get_xdata()[-1] == 300, ax.get_xlabel())
+    True step
+    """
+    text = _check_lang(lang)
+    results = list(results) if isinstance(results, list) else [results]
+    if labels is not None and len(labels) != len(results):
+        raise ValueError(f"labels must name each of the {len(results)} results; got {len(labels)}")
+    with _style(lang):
+        ax = _new_axes(ax, (6.4, 3.6))
+        for k, fit in enumerate(results):
+            rows = np.asarray(fit.history)
+            flow = fit.method == "flow"
+            x = np.arange(len(rows)) if flow else np.linspace(0, fit.steps, len(rows)).round()
+            label = labels[k] if labels is not None else objective_label(fit.objective, lang)
+            ax.plot(x, rows[:, 2], color=_COLORS[k % len(_COLORS)], linewidth=2, label=label)
+        ax.set_xlabel(text["path_point"] if all(f.method == "flow" for f in results) else text["step"])
+        ax.set_ylabel(text["loss"])
+        ax.legend(frameon=False, fontsize="small")
+    return ax

@@ -1,0 +1,95 @@
+"""Tests of klcourse._landscape: landscapes, local minima and basins of the gradient flow."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from klcourse import Grid, LocalMinimum, basins, bimodal_target, fit_gaussian, landscape, local_minima, objective_value
+from klcourse._landscape import _off_saddle
+
+P = bimodal_target()
+GRID = Grid.uniform(-60.0, 65.0, 501)
+
+
+def test_landscape_rows_are_sigmas_and_values_match_objective_value():
+    mus, sigmas = np.array([-5.0, 0.0, 2.5, 10.0]), np.array([1.0, 3.0, 10.0])
+    L = landscape(P, "cosine", mus, sigmas, grid=GRID)
+    assert L.shape == (3, 4)
+    for i, s in enumerate(sigmas):
+        for j, m in enumerate(mus):
+            assert L[i, j] == pytest.approx(objective_value(P, "cosine", m, s, grid=GRID).item(), abs=1e-13)
+    assert L[0, 0] == pytest.approx(1 / math.sqrt(2), abs=1e-9)  # a mode: the similarity 1/√2
+
+
+def test_landscape_in_chunks_equals_one_batch(monkeypatch):
+    mus, sigmas = np.linspace(-8, 12, 7), np.geomspace(0.7, 12, 5)
+    whole = landscape(P, "reverse_kl", mus, sigmas, grid=GRID)
+    monkeypatch.setattr("klcourse._landscape._CHUNK", 3 * len(GRID.x))  # three models per batch
+    assert np.array_equal(landscape(P, "reverse_kl", mus, sigmas, grid=GRID), whole)
+
+
+def test_local_minima_of_mse_are_the_findings_three():
+    found = local_minima(P, "mse", np.linspace(-10, 15, 26), np.geomspace(0.5, 20, 16))
+    expected = [(-5.0, 1.961459, 0.1036659), (10.0, 1.961459, 0.1036659), (2.5, 10.233263, 0.1091401)]
+    assert len(found) == 3 and all(isinstance(m, LocalMinimum) for m in found)
+    for m, (mu, sigma, loss) in zip(found, expected):
+        assert (m.mu, m.sigma) == pytest.approx((mu, sigma), abs=1e-6)
+        assert m.loss == pytest.approx(loss, abs=1e-7)
+
+
+def test_local_minima_of_cosine_are_maxima_of_the_similarity():
+    found = local_minima(P, "cosine", np.linspace(-10, 15, 26), np.geomspace(0.5, 20, 16))
+    assert [(round(m.mu, 6), round(m.sigma, 6), round(-m.loss, 7)) for m in found] == [
+        (-5.0, 1.0, 0.7071068),
+        (10.0, 1.0, 0.7071068),
+        (2.5, 10.607021, 0.477203),
+    ]
+
+
+def test_off_saddle_steps_along_the_descending_direction():
+    fit = fit_gaussian(P, "mse", 2.0, 8.0)
+    saddle = dataclasses.replace(fit, hessian=np.array([[1.0, 0.0], [0.0, -2.0]]))  # descends along log sigma
+    starts = _off_saddle(saddle)
+    assert sorted(round(math.log(s / fit.sigma), 12) for _, s in starts) == [-0.01, 0.01]
+    assert all(m == pytest.approx(fit.mu, abs=1e-15) for m, _ in starts)
+
+
+def test_basins_depend_on_the_parameterisation():
+    by_sigma = basins(P, "mse", [-1.0, 0.0], [1.0], parameterization="sigma")
+    by_log = basins(P, "mse", [-1.0, 0.0], [1.0], parameterization="log_sigma")
+    left = by_sigma.minima[by_sigma.labels[0, 0]]
+    assert (left.mu, left.sigma) == pytest.approx((-5.0, 1.961459), abs=1e-6)
+    assert by_sigma.labels[0, 1] != by_sigma.labels[0, 0]
+    assert by_log.labels[0, 0] == by_log.labels[0, 1]
+    wide = by_log.minima[by_log.labels[0, 0]]
+    assert (wide.mu, wide.sigma) == pytest.approx((2.5, 10.233263), abs=1e-6)
+    assert by_sigma.results[0][0].parameterization == "sigma" and by_sigma.labels.shape == (1, 2)
+
+
+def test_basins_label_against_given_minima_and_mark_failures():
+    minima = [LocalMinimum(2.5, 10.233263603, 0.1091401), LocalMinimum(-5.0, 1.961459189, 0.1036659)]
+    b = basins(P, "mse", [-1.0, 0.0], [1.0], parameterization="sigma", minima=minima)
+    assert b.labels.tolist() == [[1, 0]] and len(b.minima) == 2
+    flat = basins(P, "cosine", [40.0], [0.5])  # no overlap with P: the gradient underflows, no minimum is reached
+    assert flat.labels.tolist() == [[-1]]
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: landscape(P, "mse", [], [1.0]), r"mus must be a non-empty 1-D sequence of finite numbers; got shape \(0,\)"),
+        (lambda: landscape(P, "mse", [0.0], [[1.0]]), r"sigmas must be a non-empty 1-D sequence of finite numbers"),
+        (lambda: landscape(P, "mse", [0.0], [0.0, 1.0]), r"sigmas must be positive; got 0"),
+        (lambda: landscape(P, "mse", [0.0], [1.0], beta=2), r"kw must be alpha= or order=; got \['beta'\]"),
+        (lambda: landscape(P, "nope", [0.0], [1.0]), r"objective must be one of"),
+        (lambda: local_minima(torch.ones(5), "mse", grid=torch.linspace(0, 1, 5)), r"mus and sigmas must be given when target is a tensor"),
+        (lambda: basins(P, "mse", [0.0], [-1.0]), r"sigma_starts must be positive; got -1"),
+        (lambda: basins(P, "mse", [math.nan], [1.0]), r"mu_starts must be a non-empty 1-D sequence of finite numbers"),
+    ],
+)
+def test_validation_messages(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -1,0 +1,142 @@
+"""Tests of klcourse._plotting: bilingual figures with every glyph present."""
+
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+
+from klcourse import (  # noqa: E402
+    basins,
+    bimodal_target,
+    fit_gaussian,
+    landscape,
+    objective_label,
+    plot_basins,
+    plot_densities,
+    plot_history,
+    plot_landscape,
+)
+from klcourse._plotting import _TEXT  # noqa: E402
+
+P = bimodal_target()
+
+
+@pytest.fixture(scope="module")
+def figures_inputs():
+    fits = [fit_gaussian(P, o, 0.0, 1.0, parameterization="sigma") for o in ("forward_kl", "reverse_kl", "mse", "cosine")]
+    mus, sigmas = np.linspace(-10, 15, 21), np.geomspace(0.5, 20, 15)
+    L = landscape(P, "mse", mus, sigmas)
+    b = basins(P, "mse", np.linspace(-4, 9, 5), [1.0, 3.0], parameterization="sigma")
+    return fits, (L, mus, sigmas), b
+
+
+def _draw_all(lang, inputs):
+    fits, (L, mus, sigmas), b = inputs
+    axes = [
+        plot_densities(P, fits, lang=lang),
+        plot_landscape(L, mus, sigmas, minima=[(-5.0, 1.96), (10.0, 1.96)], paths=fits[2:3], lang=lang, objective="mse"),
+        plot_basins(b, lang=lang, paths=True),
+        plot_history(fits, lang=lang),
+    ]
+    for ax in axes:
+        ax.figure.canvas.draw()  # Agg renders every text now: missing glyphs warn here
+    return axes
+
+
+def _texts(ax):
+    fig = ax.figure
+    return [t for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+
+
+def test_japanese_figures_render_every_glyph(figures_inputs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        axes = _draw_all("ja", figures_inputs)
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message)]
+    assert missing == []
+    japanese = [t for ax in axes for t in _texts(ax) if any("\u3040" <= c <= "\u9fff" for c in t.get_text())]
+    assert len(japanese) >= 8  # axis labels, legends, titles in Japanese
+    for t in japanese:  # set in the Japanese font, not in a fallback that lacks kana and kanji
+        assert font_manager.findfont(t.get_fontproperties()).endswith("ipaexg.ttf")
+    plt.close("all")
+
+
+def test_english_figures_are_in_english(figures_inputs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        axes = _draw_all("en", figures_inputs)
+    assert [str(w.message) for w in caught if "missing from" in str(w.message)] == []
+    assert axes[0].get_xlabel() == "x" and axes[0].get_ylabel() == "density"
+    assert axes[1].get_xlabel() == "mean μ" and axes[1].get_ylabel() == "standard deviation σ"
+    legend = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    assert legend[0] == "target P" and legend[1] == "forward KL(P‖Q): μ = 2.50, σ = 7.57"
+    assert all(not any("\u3040" <= c <= "\u9fff" for c in t.get_text()) for ax in axes for t in _texts(ax))
+    plt.close("all")
+
+
+def test_plotting_leaves_the_global_font_alone(figures_inputs):
+    before = list(matplotlib.rcParams["font.family"])
+    _draw_all("ja", figures_inputs)
+    assert list(matplotlib.rcParams["font.family"]) == before
+    plt.close("all")
+
+
+def test_translations_cover_the_same_keys():
+    assert _TEXT["en"].keys() == _TEXT["ja"].keys()
+    assert _TEXT["en"]["objectives"].keys() == _TEXT["ja"]["objectives"].keys()
+    from klcourse import OBJECTIVES
+
+    assert set(_TEXT["en"]["objectives"]) == set(OBJECTIVES)
+    assert objective_label("mse", "ja") == "二乗誤差の積分 ∫(p−q)²"
+
+
+def test_landscape_figure_marks_minima_and_paths(figures_inputs):
+    fits, (L, mus, sigmas), _ = figures_inputs
+    ax = plot_landscape(L, mus, sigmas, minima=[(-5.0, 1.96)], paths=[fits[2]])
+    star = [line for line in ax.get_lines() if line.get_marker() == "*"][0]
+    assert star.get_xdata().tolist() == [-5.0] and star.get_ydata().tolist() == [1.96]
+    path = ax.get_lines()[0]
+    assert np.allclose(path.get_xdata(), fits[2].history[:, 0]) and ax.get_yscale() == "log"
+    plt.close("all")
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: plot_densities(P, (0.0, 1.0), lang="fr"), r"lang must be 'en' or 'ja'; got 'fr'"),
+        (lambda: plot_densities("P", (0.0, 1.0)), r"target must be a torch distribution; got str"),
+        (lambda: plot_densities(P, [(0.0, 1.0)], labels=["a", "b"]), r"labels must name each of the 1 models; got 2"),
+        (lambda: plot_densities(P, ["x"]), r"models must be FitResults, Normals or \(mu, sigma\) pairs; got str"),
+        (lambda: plot_landscape(np.zeros((2, 3)), [0, 1], [1, 2]), r"L must have shape \[len\(sigmas\), len\(mus\)\] = \(2, 2\); got \(2, 3\)"),
+        (lambda: plot_landscape(np.full((2, 2), np.nan), [0, 1], [1, 2]), r"L must contain finite values; got none"),
+        (lambda: plot_landscape(np.zeros((2, 2)), [0, 1], [1, 2], paths=[np.zeros(3)]), r"paths must be FitResults or arrays of shape \[T, >= 2\]"),
+        (lambda: objective_label("kl"), r"objective must be one of 'forward_kl'"),
+    ],
+)
+def test_validation_messages(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+    plt.close("all")
+
+
+def test_every_figure_shows_in_a_notebook():
+    """Each call's figure is displayed inline, the first and the later ones, in both languages."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+        "import klcourse as kc\nP = kc.bimodal_target()\nf = kc.fit_gaussian(P, 'forward_kl')\n"
+        "kc.plot_densities(P, [f]);",
+        "kc.plot_densities(P, [f], lang='ja');",
+        "kc.plot_densities(P, [f]);",
+    )]
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    for cell in nb.cells:
+        assert any("image/png" in out.get("data", {}) for out in cell.outputs), cell.source
