@@ -24,12 +24,17 @@ pytestmark = pytest.mark.build
 LANGS = ("en", "ja")
 
 
-def solution_lines(md: Path) -> set[str]:
-    """Distinctive lines that sit inside solution blocks of one source page."""
+def solution_lines(md: Path, elsewhere: str) -> set[str]:
+    """Distinctive lines that sit inside solution blocks of one source page and nowhere else.
+
+    ``elsewhere`` is the edition's text with solutions removed: a solution line that also
+    appears there (an import shown in an exercise's stub, say) is not a secret.
+    """
     text = md.read_text(encoding="utf-8")
-    kept = set(student.strip_text(text).splitlines())
+    kept = student.strip_text(text)
     return {line.strip() for line in text.splitlines()
-            if line not in kept and len(line.strip()) >= 12 and not line.lstrip().startswith((":", "```", "::"))}
+            if len(line.strip()) >= 12 and not line.lstrip().startswith((":", "```", "::"))
+            and line.strip() not in kept and line.strip() not in elsewhere}
 
 
 def exercise_labels(md: Path) -> list[str]:
@@ -44,7 +49,9 @@ def student_edition_is_built():
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_no_solution_text_anywhere(lang):
-    secrets = set().union(*(solution_lines(md) for md in (ROOT / "book" / lang).glob("*.md")))
+    pages = sorted((ROOT / "book" / lang).glob("*.md"))
+    elsewhere = "\n".join(student.strip_text(md.read_text(encoding="utf-8")) for md in pages)
+    secrets = set().union(*(solution_lines(md, elsewhere) for md in pages))
     assert secrets, "the chapters have solutions, so there is something to look for"
     files = [p for p in (STUDENT / lang).rglob("*") if p.is_file() and p.suffix in {".html", ".js", ".txt", ".md", ".ipynb"}
              and "mathjax" not in p.parts]
@@ -70,4 +77,5 @@ def test_exercises_and_notebooks_are_there(lang):
 def test_no_colab_or_binder_buttons_that_would_open_full_notebooks():
     for page in (STUDENT / "en").glob("*.html"):
         text = page.read_text(encoding="utf-8")
-        assert "colab.research.google.com" not in text and "mybinder.org/v2" not in text, page.name
+        assert 'href="https://colab.research.google.com' not in text, page.name
+        assert 'href="https://mybinder.org/v2' not in text, page.name
