@@ -133,10 +133,16 @@ def _fill_translations(app: Sphinx) -> None:
 
 
 def _edition_theme_options(app: Sphinx, config) -> None:
-    """Theme strings that the edition's catalogue lacks (the search box's placeholder)."""
+    """Theme strings in the edition's language: the search box's placeholder, and a footer
+    link to the repository (``repository.url`` in _config.yml) in place of the icon button."""
     edition = config.bilingual_editions.get(config.language, {})
+    options = config.html_theme_options
     if "search_bar_text" in edition:
-        config.html_theme_options["search_bar_text"] = edition["search_bar_text"]
+        options["search_bar_text"] = edition["search_bar_text"]
+    url = options.get("repository_url")
+    if url and "source_link_text" in edition:
+        options["extra_footer"] = (f'<p><a href="{html.escape(url)}">'
+                                   f'{html.escape(edition["source_link_text"])}</a></p>')
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
