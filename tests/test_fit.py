@@ -12,7 +12,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import integrate
 from scipy.integrate import solve_ivp
+from scipy.stats import norm
 
 from klcourse import (
     OBJECTIVES,
@@ -21,8 +23,10 @@ from klcourse import (
     bimodal_target,
     fit_gaussian,
     gaussian_mixture,
+    normal,
     objective_value,
     seed_grid,
+    wasserstein,
 )
 
 P = bimodal_target()
@@ -66,6 +70,37 @@ def test_forward_kl_value_at_moment_matching():
 def test_cosine_loss_is_minus_the_similarity():
     fit = fit_gaussian(P, "cosine", 9.5, 0.8)
     assert fit.loss == pytest.approx(-fit.value, abs=0) and fit.value > 0
+
+
+def _w2_optimum_by_scipy():
+    """σ* = E[X Φ⁻¹(F_P(X))] by scipy quadrature in x; μ* = E X = 2.5 and W2* = sqrt(Var X - σ*²), Var X = 57.25."""
+    pdf = lambda x: 0.5 * norm.pdf(x, -5, 1) + 0.5 * norm.pdf(x, 10, 1)
+
+    def z(x):  # Φ⁻¹(F_P(x)), from the upper tail above the midpoint so that F_P does not round to 1
+        if x < 2.5:
+            return norm.ppf(0.5 * norm.cdf(x, -5, 1) + 0.5 * norm.cdf(x, 10, 1))
+        return norm.isf(0.5 * norm.sf(x, -5, 1) + 0.5 * norm.sf(x, 10, 1))
+
+    sigma, _ = integrate.quad(lambda x: x * z(x) * pdf(x), -25, 40, points=[-5, 2.5, 10], limit=400, epsabs=1e-13, epsrel=1e-13)
+    return 2.5, sigma, math.sqrt(57.25 - sigma**2)
+
+
+def test_wasserstein_fit_reaches_the_scipy_optimum():
+    # P's quantile function jumps from about -2 to 7 at u = 1/2: a u-grid quadrature with a node
+    # there ended at sigma 6.5698, W2 3.7471 instead of 6.5644978, 3.7626279
+    mu, sigma, w2 = _w2_optimum_by_scipy()
+    fit = fit_gaussian(P, "wasserstein", 0.0, 1.0)
+    assert fit.is_minimum
+    assert fit.mu == pytest.approx(mu, abs=1e-5)
+    assert fit.sigma == pytest.approx(sigma, rel=1e-5)
+    assert fit.value == pytest.approx(w2, rel=1e-5)
+
+
+@pytest.mark.parametrize("mu, sigma", [(2.5, 6.5644978), (0.0, 1.0), (-5.0, 1.0), (10.0, 3.0), (2.5, 20.0), (7.0, 0.3)])
+def test_wasserstein_objective_agrees_with_the_public_w2(mu, sigma):
+    model = torch.distributions.Normal(torch.tensor(mu, dtype=torch.float64), torch.tensor(sigma, dtype=torch.float64))
+    reference = wasserstein(P, model, order=2).item()
+    assert objective_value(P, "wasserstein", mu, sigma).item() == pytest.approx(reference, rel=1e-6)
 
 
 # ----------------------------------------------------------------------------- FINDINGS row 7, measured
@@ -315,3 +350,11 @@ def test_cuda_requested_without_cuda():
 def test_objective_value_validation_messages(args, kw, message):
     with pytest.raises(ValueError, match=message):
         objective_value(*args, **kw)
+
+
+@pytest.mark.parametrize("mu, sigma", [(1.0, 2.0), (-3.0, 0.5)])
+def test_wasserstein_fit_to_a_gaussian_target_recovers_it(mu, sigma):
+    """A Gaussian target has an icdf with an unbounded tail: the fit must not return inf."""
+    result = fit_gaussian(normal(mu, sigma), "wasserstein")
+    assert math.isfinite(result.loss)
+    assert result.mu == pytest.approx(mu, abs=1e-6) and result.sigma == pytest.approx(sigma, abs=1e-6)

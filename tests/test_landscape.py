@@ -2,12 +2,14 @@
 
 import dataclasses
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
 import torch
 
-from klcourse import Grid, LocalMinimum, basins, bimodal_target, fit_gaussian, landscape, local_minima, objective_value
+from klcourse import Grid, LocalMinimum, basins, bimodal_target, fit_gaussian, landscape, local_minima, objective_value, seed_grid
 from klcourse._landscape import _off_saddle
 
 P = bimodal_target()
@@ -47,6 +49,41 @@ def test_local_minima_of_cosine_are_maxima_of_the_similarity():
         (10.0, 1.0, 0.7071068),
         (2.5, 10.607021, 0.477203),
     ]
+
+
+def _within(seconds, call):
+    """call() in a daemon thread; its result, or a failure if it has not returned after ``seconds`` (it used to loop forever)."""
+    out = []
+    worker = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    start = time.perf_counter()
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"local_minima still running after {seconds} s"
+    assert out, "local_minima raised"
+    return out[0], time.perf_counter() - start
+
+
+def test_local_minima_on_density_values_stops_off_the_grid():
+    # the seed's setting: density values on seed_grid(); mesh points beyond ±15 put Q's mass off
+    # the grid, where the loss is flat (gradient and Hessian 0) and restarts used to go on forever
+    x = seed_grid(torch.float64)
+    p = torch.distributions.Normal(-5.0, 1.0).log_prob(x).exp() + torch.distributions.Normal(10.0, 1.0).log_prob(x).exp()
+    mus, sigmas = np.linspace(-30.0, 30.0, 31), np.geomspace(0.2, 40.0, 21)
+    found, seconds = _within(10.0, lambda: local_minima(p, "mse", mus, sigmas, grid=x))
+    assert seconds < 10.0
+    for mode in (-5.0, 10.0):  # Q on one component: ∫ (p - q)² = ∫ φ² = 1/(2√π), the other component's
+        m = next(m for m in found if abs(m.mu - mode) < 0.1)
+        assert (m.mu, m.sigma, m.loss) == pytest.approx((mode, 1.0, 1 / (2 * math.sqrt(math.pi))), abs=1e-6)
+    for m in found:  # every one a minimum inside the mesh's box, confirmed by a fresh fit from it
+        assert -30.0 <= m.mu <= 30.0 and 0.2 <= m.sigma <= 40.0
+        assert fit_gaussian(p, "mse", m.mu, m.sigma, grid=x).is_minimum
+
+
+def test_local_minima_drops_fits_that_leave_the_mesh_box():
+    # from this box the flow reaches the wide minimum (2.5, 10.23), outside sigma <= 6: not reported
+    assert local_minima(P, "mse", np.linspace(0.0, 5.0, 6), np.geomspace(2.0, 6.0, 5)) == []
+    found = local_minima(P, "mse", np.linspace(0.0, 5.0, 6), np.geomspace(2.0, 12.0, 7))
+    assert [(round(m.mu, 4), round(m.sigma, 4)) for m in found] == [(2.5, 10.2333)]
 
 
 def test_off_saddle_steps_along_the_descending_direction():

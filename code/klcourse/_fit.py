@@ -31,7 +31,7 @@ from ._continuous import (
     _l1_grid,
     _l2sq_grid,
     _log_density,
-    _quantile,
+    _u_grid,
     _w1_grid,
     _w2_grid,
 )
@@ -149,7 +149,7 @@ def _build_alpha(table, alpha):
 
 @_register("wasserstein", "W_order(P, Q)", options=("order",))
 def _build_wasserstein(table, order):
-    """W1 = ∫ |F_p - F_q| dx on the x-grid; W2 = (∫ (F_p⁻¹(u) - mu - sigma z(u))² du)^½ with u = Φ(z) on a z-grid."""
+    """W1 = ∫ |F_p - F_q| dx on the x-grid; W2 on the x-grid too (see ``_w2_in_x``)."""
     if order == 1:
         cdf_p = table.dist.cdf(table.x)  # [N]
 
@@ -157,13 +157,24 @@ def _build_wasserstein(table, order):
             return _w1_grid(cdf_p, torch.special.ndtr((table.x - mu) / sigma), table.w)
 
         return value
-    z = torch.linspace(-8.5, 8.5, 2001, dtype=table.x.dtype, device=table.x.device)  # Φ(±8.5) leaves 1e-17 out
-    wu = torch.exp(-0.5 * z * z)  # du = φ(z) dz on the trapezoid rule, normalised to total mass 1
-    wu = wu / wu.sum()
-    quant_p = _quantile(table.dist, torch.special.ndtr(z), Grid(table.x, table.w))  # [U]
+    return _w2_in_x(table)
+
+
+def _w2_in_x(table):
+    """W2 = (∫ (x - mu - sigma z(x))² p(x) dx)^½, z = Φ⁻¹(F_p(x)): the monotone map of ``_w2_transport``, smooth in x.
+
+    A mixture's quantile function F_p⁻¹ jumps across the gap between its modes, so a u-grid
+    quadrature of (F_p⁻¹(u) - mu - sigma Φ⁻¹(u))² errs by O(Δu) there; in x the integrand is smooth.
+    """
+    dist = table.dist
+    x = table.x.detach().to(_device_of(dist), torch.float64)
+    with torch.no_grad():
+        u, wp = _u_grid(dist, Grid(x, table.w.detach().to(x)))  # F_p(x), p(x) w: [N]
+        z = torch.special.ndtri(u)  # [N]; float64 before any cast: Φ⁻¹ near u = 1 needs it
+    z, wp = z.to(table.x), wp.to(table.x)
 
     def value(mu, sigma, log_sigma):
-        return _w2_grid(quant_p, mu + sigma * z, wu)  # model quantiles mu + sigma z: [B, U]
+        return _w2_grid(table.x, mu + sigma * z, wp)  # model quantile at F_p(x): [B, N]
 
     return value
 
@@ -550,7 +561,11 @@ class FitResult:
     value : float
         The objective's natural value (for ``"cosine"``, the similarity itself).
     converged : bool
-        Whether the gradient norm fell below ``tol``.
+        Whether the gradient norm fell below ``tol`` (``grad_norm < tol``), and nothing more:
+        the fit stopped at a stationary point, which need not be a minimum. A saddle (a flow
+        started on a symmetry axis) and a flat region (a model whose mass lies off the grid of
+        a tabulated target, where the loss is constant) also give ``converged=True``; use
+        :attr:`is_minimum` to tell a minimum from them.
     grad_norm : float
         Norm of the exact (autograd) gradient of ``loss`` in the fitted parameterisation.
     steps : int
@@ -588,7 +603,12 @@ class FitResult:
 
     @property
     def is_minimum(self):
-        """Converged with a positive definite Hessian: a local minimum, not a saddle (a flow started on a symmetry axis can end at one)."""
+        """Converged (gradient norm below ``tol``) with a positive definite Hessian: a local minimum, not a saddle or a flat point.
+
+        A flow started on a symmetry axis can end at a saddle (one negative eigenvalue), and a
+        model off a tabulated target's grid sits on a flat region (Hessian zero); both have
+        ``converged=True`` and ``is_minimum=False``.
+        """
         return self.converged and bool(np.all(np.linalg.eigvalsh(self.hessian) > 0))
 
     @property

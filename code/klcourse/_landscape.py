@@ -20,6 +20,7 @@ from ._fit import _check_objective, _smallest_scale, _tabulate_target, fit_gauss
 
 _CHUNK = 2_000_000  # model log-densities evaluated per batch: rows × grid nodes
 _SAME_MINIMUM = 1e-5  # two fits ended at one minimum if (mu, log sigma) agree to this
+_MAX_RESTARTS = 2  # generations of restarts off a saddle per candidate: at most 1 + 2 + 4 fits each
 
 
 class LocalMinimum(NamedTuple):
@@ -151,15 +152,20 @@ def local_minima(target, objective, mus=None, sigmas=None, grid=None, parameteri
     Returns
     -------
     list of LocalMinimum
-        (mu, sigma, loss), sorted by loss; only minima whose polishing fit converged.
+        (mu, sigma, loss), sorted by loss; only minima whose polishing fit converged to a
+        minimum (``FitResult.is_minimum``) inside the mesh's box, ``min(mus) <= mu <= max(mus)``
+        and ``min(sigmas) <= sigma <= max(sigmas)``.
 
     Notes
     -----
     Every mesh point no higher than its eight neighbours is a candidate; ``fit_gaussian`` (the
     gradient flow, ending with Newton steps) takes it to the minimum of its basin, and
     duplicates are merged. A flow started on a symmetry axis can end at a saddle (gradient
-    zero, Hessian indefinite); it is restarted 0.01 to either side along the descending
-    direction. A minimum narrower than the mesh spacing can be missed.
+    zero, Hessian with a negative eigenvalue); it is restarted 0.01 to either side along the
+    descending direction, at most twice in succession per candidate and once per saddle. A fit
+    that ends at a flat point (gradient and Hessian zero: for density values on a grid, a model
+    whose mass lies off the grid) or outside the box is dropped, not restarted. A minimum
+    narrower than the mesh spacing, or outside the box, is missed.
 
     Examples
     --------
@@ -188,15 +194,38 @@ def local_minima(target, objective, mus=None, sigmas=None, grid=None, parameteri
         [padded[1 + di : 1 + di + L.shape[0], 1 + dj : 1 + dj + L.shape[1]] for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj]
     )  # [8, S, M]
     candidates = np.argwhere(np.all(L[None] <= neighbours, axis=0) & np.isfinite(L))
-    found = []
-    starts = [(mus[j], sigmas[i]) for i, j in candidates]
+    box = (mus.min(), mus.max(), sigmas.min(), sigmas.max())
+    found, saddles = [], []
+    starts = [((mus[j], sigmas[i]), 0) for i, j in candidates]  # (start, restarts so far)
     while starts:
-        fit = fit_gaussian(target, objective, *starts.pop(0), grid=grid, parameterization=parameterization, **kw)
-        if fit.converged and not fit.is_minimum:
-            starts.extend(_off_saddle(fit))
-        elif fit.is_minimum and not any(_same((fit.mu, fit.sigma), (m.mu, m.sigma)) for m in found):
-            found.append(LocalMinimum(fit.mu, fit.sigma, fit.loss))
+        start, restarts = starts.pop(0)
+        fit = fit_gaussian(target, objective, *start, grid=grid, parameterization=parameterization, **kw)
+        end = (fit.mu, fit.sigma)
+        if not _inside(end, box):
+            continue
+        if fit.is_minimum:
+            if not any(_same(end, (m.mu, m.sigma)) for m in found):
+                found.append(LocalMinimum(fit.mu, fit.sigma, fit.loss))
+        elif _is_saddle(fit) and restarts < _MAX_RESTARTS and not any(_same(end, s) for s in saddles):
+            saddles.append(end)
+            starts.extend((s, restarts + 1) for s in _off_saddle(fit))
     return sorted(found, key=lambda m: (round(m.loss, 12), m.mu))
+
+
+def _inside(point, box):
+    """Whether (mu, sigma) lies in the box [mu_lo, mu_hi] × [sigma_lo, sigma_hi], to the tolerance of ``_same``."""
+    (mu, sigma), (mu_lo, mu_hi, sigma_lo, sigma_hi) = point, box
+    slack = _SAME_MINIMUM * (1 + max(abs(mu_lo), abs(mu_hi)))
+    log_slack = _SAME_MINIMUM
+    return (
+        mu_lo - slack <= mu <= mu_hi + slack
+        and math.log(sigma_lo) - log_slack <= math.log(sigma) <= math.log(sigma_hi) + log_slack
+    )
+
+
+def _is_saddle(fit):
+    """Converged where the Hessian has a negative eigenvalue (a flat point, Hessian zero, is not one)."""
+    return fit.converged and bool(np.linalg.eigvalsh(fit.hessian)[0] < 0)
 
 
 def _off_saddle(fit):
