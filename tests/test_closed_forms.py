@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, optimize, stats
-from torch.distributions import MixtureSameFamily, Normal, Uniform
+from torch.distributions import Normal, Uniform
 
 from klcourse import (
     alpha_divergence,

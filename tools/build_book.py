@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(work / "_build" / "html", target)
         finish_redirect_stub(target)
         if args.student:
-            student_edition.finish(target, sources[lang], config)
+            student_edition.finish(target, sources[lang])
     write_landing(out, config)
 
     for lang, seconds in timings.items():

@@ -54,7 +54,7 @@ def strip_solutions(source: Path, dest: Path) -> Path:
     return dest
 
 
-def finish(html_dir: Path, source: Path, config: dict) -> None:
+def finish(html_dir: Path, source: Path) -> None:
     """Put the edition's solution-free chapter notebooks, without outputs, beside its HTML."""
     notebooks = html_dir / "notebooks"
     notebooks.mkdir(exist_ok=True)

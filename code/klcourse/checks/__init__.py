@@ -29,3 +29,17 @@ from klcourse.checks._modes import check_reverse_kl_modes
 # --- chapter "Comparing losses" -------------------------------------------------------------
 from klcourse.checks._losses import check_ise
 from klcourse.checks._losses import check_landing
+
+__all__ = [
+    "Case",
+    "CheckReport",
+    "run_cases",
+    "check_entropy",
+    "check_cross_entropy",
+    "check_kl",
+    "check_grid_kl",
+    "check_moment_match",
+    "check_reverse_kl_modes",
+    "check_ise",
+    "check_landing",
+]
