@@ -230,3 +230,33 @@ from bilingual import join_cjk_lines  # noqa: E402
 ])
 def test_join_cjk_lines(text, joined):
     assert join_cjk_lines(text) == joined
+
+
+# --- parallel builds ------------------------------------------------------------------------
+
+def fake_build(tmp_path: Path, name: str, first_log: str, first_code: int) -> tuple[list[str], Path]:
+    """A 'build' that prints ``first_log`` and exits ``first_code`` the first time, then succeeds."""
+    work = tmp_path / name
+    work.mkdir()
+    script = (f"import pathlib, sys\n"
+              f"seen = pathlib.Path({str(work / 'seen')!r})\n"
+              f"if seen.exists():\n    print('built'); sys.exit(0)\n"
+              f"seen.touch(); print({first_log!r}); sys.exit({first_code})\n")
+    return [sys.executable, "-c", script], work
+
+
+def test_a_build_whose_kernel_lost_the_port_race_is_run_again(tmp_path, capsys):
+    race = ('  File "kernelapp.py", line 256, in _try_bind_socket\n'
+            "zmq.error.ZMQError: Address already in use (addr='tcp://127.0.0.1:41873')")
+    seconds = build_book.run_builds({"en": fake_build(tmp_path, "en", race, 1),
+                                     "ja": fake_build(tmp_path, "ja", "built", 0)})
+    assert set(seconds) == {"en", "ja"}
+    assert (tmp_path / "en" / "build.log").read_text().strip() == "built"
+    assert "building en again (1/2)" in capsys.readouterr().err
+
+
+def test_a_build_that_failed_for_another_reason_is_not_run_again(tmp_path, capsys):
+    job = fake_build(tmp_path, "en", "WARNING: undefined label: 'kl-def'", 1)
+    with pytest.raises(SystemExit, match="build failed for en"):
+        build_book.run_builds({"en": job})
+    assert "undefined label" in capsys.readouterr().err

@@ -119,27 +119,54 @@ def prepare_edition(lang: str, config: dict, toc: dict, source: Path, work: Path
             "-W", "-n", "--keep-going"]
 
 
+# A kernel is told its ports by jupyter_client, which finds free ones and releases them before the
+# kernel binds them; a kernel started at the same moment by the other edition's build can take one
+# first (jupyter/jupyter_client's known race: nteract/papermill#511). The kernel then dies with
+# "Address already in use" before running any cell. Nothing about the book is wrong when that
+# happens, so that edition is built again; executed notebooks are cached, so the retry is quick.
+PORT_RACE = ("Address already in use", "in _try_bind_socket")
+PORT_RACE_RETRIES = 2
+
+
+def lost_port_race(log: str) -> bool:
+    """Whether a failed build's log shows a kernel that could not bind its ports."""
+    return any(sign in log for sign in PORT_RACE)
+
+
 def run_builds(jobs: dict[str, tuple[list[str], Path]]) -> dict[str, float]:
     """Run the editions' builds side by side (one per core); return seconds per edition.
 
-    Each build's output goes to ``<work>/build.log``; a failed build's log is printed.
+    Each build's output goes to ``<work>/build.log``; a failed build's log is printed. A build
+    that failed only because its kernel lost the port race is run again (``PORT_RACE_RETRIES``).
     """
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    start, running, seconds = time.perf_counter(), {}, {}
-    for lang, (cmd, work) in jobs.items():
+    start, running, seconds, retries = time.perf_counter(), {}, {}, dict.fromkeys(jobs, 0)
+
+    def launch(lang: str) -> None:
+        cmd, work = jobs[lang]
         log = (work / "build.log").open("w", encoding="utf-8")
         running[lang] = (subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env), log, work)
+
+    for lang in jobs:
+        launch(lang)
     failed = []
     while running:
         for lang, (proc, log, work) in list(running.items()):
             if proc.poll() is None:
                 continue
             log.close()
-            seconds[lang] = time.perf_counter() - start
             del running[lang]
+            text = (work / "build.log").read_text(encoding="utf-8")
+            if proc.returncode != 0 and lost_port_race(text) and retries[lang] < PORT_RACE_RETRIES:
+                retries[lang] += 1
+                print(f"{lang}: a notebook kernel could not bind its ports (another build's kernel took one); "
+                      f"building {lang} again ({retries[lang]}/{PORT_RACE_RETRIES})", file=sys.stderr)
+                launch(lang)
+                continue
+            seconds[lang] = time.perf_counter() - start
             if proc.returncode != 0:
                 failed.append(lang)
-                print((work / "build.log").read_text(encoding="utf-8"), file=sys.stderr)
+                print(text, file=sys.stderr)
             else:
                 (work / "fingerprint").write_text(fingerprint())
         time.sleep(0.2)
