@@ -133,10 +133,15 @@ def _fill_translations(app: Sphinx) -> None:
 
 
 def _edition_theme_options(app: Sphinx, config) -> None:
-    """Theme strings in the edition's language: the search box's placeholder, and a footer
-    link to the repository (``repository.url`` in _config.yml) in place of the icon button."""
+    """Theme options: no top bar; theme strings in the edition's language (the search box's
+    placeholder); a footer link to the repository (``repository.url`` in _config.yml) in place
+    of the icon button."""
     edition = config.bilingual_editions.get(config.language, {})
     options = config.html_theme_options
+    # pydata-sphinx-theme >= 0.16 fills an unset navbar_persistent with a search button, which
+    # gives sphinx-book-theme (it has no top bar) a second search box in a bar of its own above
+    # every page (executablebooks/sphinx-book-theme#986). The sidebar has the search field.
+    options.setdefault("navbar_persistent", [])
     if "search_bar_text" in edition:
         options["search_bar_text"] = edition["search_bar_text"]
     url = options.get("repository_url")

@@ -169,6 +169,41 @@ def test_switcher_goes_to_the_same_page_and_back(new_page, base_url, rel):
     assert not log.errors, log.errors
 
 
+# --- navigation on a wide and a narrow screen -------------------------------------------
+
+NAV_PAGES = [rel for rel in CHAPTERS if page_name(rel) != _root_page()][:1] + \
+    [rel for rel in CHAPTERS if rel.startswith("ja/") and page_name(rel) != _root_page()][:1]
+
+
+@pytest.mark.parametrize("rel", _params(NAV_PAGES, "chapter pages"))
+def test_one_search_box_and_a_sidebar_button_that_works(new_page, base_url, rel):
+    """The theme's empty top bar held a second search box and took the sidebar buttons' clicks
+    (sphinx-book-theme#986): on a wide screen ☰ did not hide the sidebar, on a narrow one it did
+    not open the chapter list, so a phone reader could not reach another chapter."""
+    lang = rel.split("/")[0]
+    page, log = new_page(locale=LOCALES[lang])
+    page.goto(base_url + rel)
+    page.wait_for_load_state("load")
+    search = page.locator(".search-button-field:visible, .bd-search:visible")
+    assert search.count() == 1, f"{rel}: {search.count()} search boxes on a wide screen"
+    sidebar = page.locator("#pst-primary-sidebar")
+    assert sidebar.is_visible(), f"{rel}: no chapter list on a wide screen"
+    page.locator(".bd-header-article .primary-toggle").click()
+    page.wait_for_function("() => document.querySelector('#pst-primary-sidebar')"
+                           ".getBoundingClientRect().right <= 0")
+
+    page.set_viewport_size({"width": 400, "height": 800})
+    page.reload()
+    page.wait_for_load_state("load")
+    dialog = page.locator("#pst-primary-sidebar-modal")
+    assert not dialog.is_visible()
+    page.locator(".bd-header-article .primary-toggle").click()
+    dialog.wait_for(state="visible")
+    links = dialog.locator("nav a.reference.internal")
+    assert links.count() >= len(CHAPTERS) // len(EDITIONS), f"{rel}: the narrow-screen chapter list is short"
+    assert not log.errors, log.errors
+
+
 # --- 3. search, typed as a reader types it -----------------------------------------------
 
 # (test id, edition, what the reader types, the chapter expected among the results: the root
