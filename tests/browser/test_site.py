@@ -201,6 +201,10 @@ def test_one_search_box_and_a_sidebar_button_that_works(new_page, base_url, rel)
     dialog.wait_for(state="visible")
     links = dialog.locator("nav a.reference.internal")
     assert links.count() >= len(CHAPTERS) // len(EDITIONS), f"{rel}: the narrow-screen chapter list is short"
+    # and no table squeezes a column to a few characters (text one character per line)
+    narrowest = page.evaluate("""() => Math.min(Infinity, ...[...document.querySelectorAll(
+        '.bd-article table td, .bd-article table th')].map(c => c.getBoundingClientRect().width))""")
+    assert narrowest >= 80, f"{rel}: a table column is {narrowest:.0f} px wide on a 400 px screen"
     assert not log.errors, log.errors
 
 
