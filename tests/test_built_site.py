@@ -111,3 +111,21 @@ def test_japanese_prose_has_no_line_breaks_that_render_as_spaces(page):
     cjk = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
     breaks = re.findall(f"[{cjk}]\\n[{cjk}]", text)
     assert not breaks, f"{len(breaks)} line breaks between Japanese characters, e.g. {breaks[:3]}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_instructors_guide_gives_the_colab_address_of_this_repository(lang):
+    """The guide's Colab address follows repository.url and branch, as the buttons do, and
+    names the folder of this edition's notebooks, which exist."""
+    repo = CONFIG["repository"]
+    path = re.sub(r"^https://github\.com/", "", repo["url"]).removesuffix(".git").strip("/")
+    text = re.sub(r"<[^>]+>", "", (SITE / lang / "instructors.html").read_text(encoding="utf-8"))
+    address = (f"https://colab.research.google.com/github/{path}/blob/{repo.get('branch', 'main')}"
+               f"/book/{lang}/&lt;chapter&gt;.ipynb")
+    assert address in text, f"{lang}/instructors.html does not give {address}"
+    assert "{{" not in text, f"{lang}/instructors.html has an unreplaced substitution"
+    named = re.findall(r"`(entropy|kl-divergence|mode-seeking|comparing-losses)`",
+                       (ROOT / "book" / lang / "instructors.md").read_text(encoding="utf-8"))
+    assert named, "the guide names no chapter to put in the address"
+    for chapter in named:
+        assert (ROOT / "book" / lang / f"{chapter}.ipynb").is_file(), chapter

@@ -26,6 +26,7 @@ import html
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from docutils import nodes
 from sphinx.application import Sphinx
@@ -145,6 +146,13 @@ def _edition_theme_options(app: Sphinx, config) -> None:
     if "search_bar_text" in edition:
         options["search_bar_text"] = edition["search_bar_text"]
     url = options.get("repository_url")
+    if url:
+        # {{ colab_address }} in a page: where Colab opens this edition's chapter notebooks
+        # (the instructor's guide), from the same repository.url and branch as the buttons
+        repo = urlsplit(url).path.strip("/").removesuffix(".git")
+        branch = options.get("repository_branch") or "main"
+        config.myst_substitutions = {**config.myst_substitutions, "colab_address": (
+            f"`https://colab.research.google.com/github/{repo}/blob/{branch}/book/{config.language}/<chapter>.ipynb`")}
     if url and "source_link_text" in edition:
         options["extra_footer"] = (f'<p><a href="{html.escape(url)}">'
                                    f'{html.escape(edition["source_link_text"])}</a></p>')

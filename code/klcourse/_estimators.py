@@ -59,10 +59,10 @@ def kl_estimators(q, p, n, generator=None):
     dict of str to torch.Tensor
         ``{"k1": ..., "k2": ..., "k3": ...}``, each of shape [n], with r = p(x)/q(x):
 
-        - k1 = -log r: unbiased (E_q[-log r] = KL(q ‖ p)) but high variance, and negative for
-          half the samples even though KL >= 0;
+        - k1 = -log r: unbiased (E_q[-log r] = KL(q ‖ p)) but high variance, and negative
+          wherever p(x) > q(x) even though KL >= 0;
         - k2 = ½ (log r)²: biased, always >= 0, low variance; its bias is small when p ≈ q
-          (it is an f-divergence that agrees with KL to second order);
+          (its expectation ½ E_q[(log r)²] agrees with KL to second order in log r);
         - k3 = (r - 1) - log r: unbiased (E_q[r - 1] = 0) and always >= 0 (log r <= r - 1),
           with low variance: k1 plus a control variate.
 
