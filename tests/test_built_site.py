@@ -129,3 +129,14 @@ def test_instructors_guide_gives_the_colab_address_of_this_repository(lang):
     assert named, "the guide names no chapter to put in the address"
     for chapter in named:
         assert (ROOT / "book" / lang / f"{chapter}.ipynb").is_file(), chapter
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_only_the_search_page_loads_the_search_index(lang):
+    """The search index (the largest script in the Japanese edition after MathJax) is loaded
+    by search.html alone: the search box opens that page, and search-as-you-type is off."""
+    assert "searchindex.js" in (SITE / lang / "search.html").read_text(encoding="utf-8")
+    for page in PAGES:
+        scripts = [attrs.get("src", "") for tag, attrs in tags(SITE / lang / f"{page}.html") if tag == "script"]
+        assert not [s for s in scripts if s.split("?")[0].endswith(("searchindex.js", "searchtools.js"))], \
+            f"{lang}/{page}.html loads the search index"

@@ -45,6 +45,20 @@ PATCHES = [
      '<a href="{{ url }}"{% if not (label or "").startswith("switch-to-") %} target="_blank"{% endif %}'
      '{% if (label or "").startswith("switch-to-") %} hreflang="{{ label[10:] }}" lang="{{ label[10:] }}"{% endif %}',
      "the language switcher opens the other edition in the same tab, and says which language it is"),
+    # sphinx-book-theme's layout.html extends "pydata_sphinx_theme/layout.html"
+    ("pydata_sphinx_theme", "theme/pydata_sphinx_theme/layout.html",
+     "templates/pydata_sphinx_theme/layout.html",
+     r"(?s)\{% if pagename == 'search' %\}\s*\{#[^#]*#\}\s*\{% else %\}\s*\{#[^#]*#\}\s*"
+     r"(<script src=\"\{\{ pathto\('(_static/searchtools\.js|_static/language_data\.js|searchindex\.js)', 1\) \| e \}\}\"></script>\s*){3}"
+     r"\{% endif %\}",
+     "{% if pagename != 'search' and (theme_search_as_you_type | string | lower) == 'true' %}\n"
+     "    <script src=\"{{ pathto('_static/searchtools.js', 1) | e }}\"></script>\n"
+     "    <script src=\"{{ pathto('_static/language_data.js', 1) | e }}\"></script>\n"
+     "    <script src=\"{{ pathto('searchindex.js', 1) | e }}\"></script>\n"
+     "  {% endif %}",
+     "every page loaded the search index and Sphinx's search scripts (150 kB in the Japanese "
+     "edition) for search-as-you-type, which this book leaves off: the search box opens "
+     "search.html, which loads them itself"),
     ("pydata_sphinx_theme", "theme/pydata_sphinx_theme/components/search-button-field.html",
      "templates/search-button-field.html",   # pydata puts components/ on templates_path
      r' aria-label="{{ _\(\'Search\'\) }}"', "",
