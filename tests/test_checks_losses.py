@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scipy.integrate import solve_ivp
+from reference_flows import mse_flow_scipy
 
 from klcourse import bimodal_target, fit_gaussian, l2_distance_squared, normal
 from klcourse.checks import check_ise, check_landing
@@ -114,30 +114,6 @@ def test_expected_values_match_closed_form_quadrature_and_findings():
 
 def landing(objective, mu0, sigma0, parameterization):
     return fit_gaussian(bimodal_target(), objective, mu0, sigma0, parameterization=parameterization).mu
-
-
-def mse_flow_scipy(mu0, sigma0, parameterization):
-    """Independent: the gradient flow of the closed-form MSE ∫(p - q)² integrated by scipy.
-
-    ∫(p - q)² = ∫p² - 2 Σ_k w_k N(mu; m_k, 1 + s²) + 1 / (2√π s) for P = Σ_k w_k N(m_k, 1).
-    """
-
-    def grad(mu, s):
-        v = 1.0 + s * s
-        g_mu, g_s = 0.0, -1.0 / (2.0 * math.sqrt(math.pi) * s * s)
-        for m in (-5.0, 10.0):
-            n = 0.5 * math.exp(-((mu - m) ** 2) / (2 * v)) / math.sqrt(2 * math.pi * v)
-            g_mu += 2.0 * n * (mu - m) / v
-            g_s -= 2.0 * n * s * ((mu - m) ** 2 / v**2 - 1.0 / v)
-        return g_mu, g_s
-
-    def rhs(t, y):
-        s = math.exp(y[1]) if parameterization == "log_sigma" else y[1]
-        g_mu, g_s = grad(y[0], s)
-        return [-g_mu, -g_s * (s if parameterization == "log_sigma" else 1.0)]
-
-    y0 = [mu0, math.log(sigma0) if parameterization == "log_sigma" else sigma0]
-    return solve_ivp(rhs, (0.0, 1e5), y0, method="LSODA", rtol=1e-10, atol=1e-12).y[0, -1]
 
 
 def landing_nearest(objective, mu0, sigma0, parameterization):

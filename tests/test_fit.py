@@ -16,10 +16,13 @@ from scipy import integrate
 from scipy.integrate import solve_ivp
 from scipy.stats import norm
 
+from reference_flows import mse_flow_scipy
+
 from klcourse import (
     OBJECTIVES,
     FitResult,
     Grid,
+    basins,
     bimodal_target,
     fit_gaussian,
     gaussian_mixture,
@@ -150,6 +153,31 @@ def test_flow_ends_where_an_independent_ode_solver_does(start, parameterization)
     mu_reference = _reference_flow_end(start, parameterization)
     basin = lambda mu: -1 if mu < -2 else (1 if mu > 7 else 0)
     assert basin(fit.mu) == basin(mu_reference)
+
+
+# Starts on sigma0 = 1 just inside the compromise's basin (its edge is at mu0 = -0.596 with sigma
+# as the parameter, -2.641 with log sigma) and just outside it, against scipy's LSODA on the
+# closed-form MSE. A loose flow (rtol 0.1) carries the first kind across the ridge.
+NEAR_THE_EDGE = [(-0.58, "sigma"), (-0.61, "sigma"), (-2.63, "log_sigma"), (-2.65, "log_sigma")]
+
+
+@pytest.mark.parametrize("mu0, parameterization", NEAR_THE_EDGE)
+def test_a_tight_flow_stays_in_its_basin_next_to_the_edge(mu0, parameterization):
+    reference = mse_flow_scipy(mu0, 1.0, parameterization)
+    fit = fit_gaussian(P, "mse", mu0, 1.0, parameterization=parameterization, rtol=1e-3)
+    assert fit.mu == pytest.approx(reference, abs=1e-4)
+
+
+def test_basins_use_the_tight_flow():
+    b = basins(P, "mse", [-0.58, -0.61], [1.0], parameterization="sigma")
+    ends = [round(b.minima[label].mu, 4) for label in b.labels[0]]
+    assert ends == [round(mse_flow_scipy(m, 1.0, "sigma"), 4) for m in (-0.58, -0.61)] == [2.5, -5.0]
+
+
+@pytest.mark.parametrize("rtol", [0.0, 1.0, -0.1, float("nan")])
+def test_rtol_must_lie_between_0_and_1(rtol):
+    with pytest.raises(ValueError, match="rtol must be a (number between 0 and 1|finite real number)"):
+        fit_gaussian(P, "mse", 0.0, 1.0, rtol=rtol)
 
 
 # ----------------------------------------------------------------------------- gradients

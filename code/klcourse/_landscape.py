@@ -283,7 +283,8 @@ class Basins:
     results: list
 
 
-def basins(target, objective, mu_starts, sigma_starts, parameterization="log_sigma", grid=None, minima=None, **kw):
+def basins(target, objective, mu_starts, sigma_starts, parameterization="log_sigma", grid=None, minima=None,
+           rtol=1e-3, **kw):
     """Run the gradient flow (``fit_gaussian``, method "flow") from every start and label the minimum it reaches.
 
     Parameters
@@ -301,6 +302,10 @@ def basins(target, objective, mu_starts, sigma_starts, parameterization="log_sig
     minima : list of LocalMinimum, optional
         Label against these (e.g. from :func:`local_minima`, so two basin maps share colours);
         a converged fit that matches none of them is appended.
+    rtol : float, default 1e-3
+        The flow's error per step (see :func:`fit_gaussian`): tighter than a single fit's
+        default, since a map is asked which basin each start is in, and its starts come close
+        to the boundaries.
     **kw
         ``alpha=`` or ``order=``.
 
@@ -334,7 +339,8 @@ def basins(target, objective, mu_starts, sigma_starts, parameterization="log_sig
     for i, s0 in enumerate(sigma_starts):
         row = []
         for j, m0 in enumerate(mu_starts):
-            fit = fit_gaussian(target, objective, m0, s0, grid=grid, parameterization=parameterization, **kw)
+            fit = fit_gaussian(target, objective, m0, s0, grid=grid, parameterization=parameterization,
+                               rtol=rtol, **kw)
             row.append(fit)
             if not fit.is_minimum:
                 continue
