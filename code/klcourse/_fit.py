@@ -720,8 +720,10 @@ def fit_gaussian(
     the result is the minimum to about 1e-8 even where the valley is flat. Checked against
     scipy's ODE solvers on the same gradient (tests/test_fit.py): the MSE basin boundary on
     sigma0 = 1 in the sigma parameterisation lies at mu0 = -0.596; the flow puts it at -0.553
-    with the default rtol and at -0.595 with rtol=1e-3. In the sigma parameterisation sigma stays positive: a step that
-    would cross 0 is rejected (flow) or halved (adam, gd).
+    with the default rtol and at -0.595 with rtol=1e-3.
+
+    In the sigma parameterisation sigma stays positive: a step that would cross 0 is rejected
+    (flow) or halved (adam, gd).
 
     ``"l1"`` and W1 are not differentiable on a grid (a kink wherever p = q at a node): their
     flow uses differences across several kinks and usually stops near, not at, a minimum,
