@@ -271,6 +271,14 @@ def _is_geometric(values):
     return bool(np.allclose(ratios, ratios[0], rtol=1e-6) and abs(ratios[0] - 1) > 1e-9)
 
 
+def _parameter_plane(ax, sigmas, text):
+    """Axes of the (mu, sigma) plane: labelled, sigma on a log axis when the sigmas are geometric."""
+    if _is_geometric(sigmas):
+        ax.set_yscale("log")
+    ax.set_xlabel(text["mu"])
+    ax.set_ylabel(text["sigma"])
+
+
 def plot_landscape(L, mus, sigmas, minima=None, paths=None, ax=None, lang="en", objective=None, levels=24):
     """Filled contours of a loss landscape over (mu, sigma), with minima and optimisation paths.
 
@@ -332,12 +340,9 @@ def plot_landscape(L, mus, sigmas, minima=None, paths=None, ax=None, lang="en", 
         if minima:
             ax.plot([m[0] for m in minima], [m[1] for m in minima], "*", color="white", markeredgecolor="black",
                     markersize=14, label=text["minimum"], linestyle="none")  # fmt: skip
-        if _is_geometric(sigmas):
-            ax.set_yscale("log")
+        _parameter_plane(ax, sigmas, text)
         ax.set_xlim(mus.min(), mus.max())
         ax.set_ylim(sigmas.min(), sigmas.max())
-        ax.set_xlabel(text["mu"])
-        ax.set_ylabel(text["sigma"])
         if minima or paths:
             ax.legend(loc="upper left", fontsize="small", framealpha=0.8)
     return ax
@@ -388,12 +393,9 @@ def plot_basins(basins, ax=None, lang="en", paths=False):
                     label=text["basin"].format(k=k, mu=m.mu, sigma=m.sigma), linestyle="none")  # fmt: skip
         if np.any(labels < 0):
             ax.plot([], [], "s", color=colors[0], label=text["no_minimum"], linestyle="none")
-        if _is_geometric(basins.sigma_starts):
-            ax.set_yscale("log")
+        _parameter_plane(ax, basins.sigma_starts, text)
         par = text["log_sigma"] if basins.parameterization == "log_sigma" else text["sigma_par"]
         ax.set_title(text["basins_title"].format(par=par))
-        ax.set_xlabel(text["mu"])
-        ax.set_ylabel(text["sigma"])
         ax.legend(fontsize="small", framealpha=0.8)
     return ax
 
