@@ -53,6 +53,14 @@ from ._estimators import EstimatorStats
 from ._estimators import kl_estimators
 from ._estimators import estimator_stats
 
+# --- KL in machine-learning practice: ELBO, KL-regularised RL, distillation -------------------
+from ._applications import elbo
+from ._applications import tilted_distribution
+from ._applications import kl_regularized_objective
+from ._applications import estimator_loss_gradients
+from ._applications import distillation_loss
+from ._applications import distillation_gradient
+
 # --- fitting a Normal model Q to a target P (P target, Q model) -----------------------------
 from ._fit import OBJECTIVES
 from ._fit import Objective
@@ -122,6 +130,13 @@ __all__ = [
     "EstimatorStats",
     "kl_estimators",
     "estimator_stats",
+    # applications
+    "elbo",
+    "tilted_distribution",
+    "kl_regularized_objective",
+    "estimator_loss_gradients",
+    "distillation_loss",
+    "distillation_gradient",
     # prefix codes
     "huffman_code",
     "expected_code_length",
