@@ -197,8 +197,10 @@ def directive_parts(node: SyntaxTreeNode) -> tuple[str, str, dict[str, str], str
         while i < len(lines) and (m := _OPTION.match(lines[i].strip())):
             options[m["key"]] = (m["value"] or "").strip()
             i += 1
-    body = "\n".join(lines[i:]).strip("\n")
-    return name.strip(), argument.strip(), options, body, (node.map[0] + 1 + i if node.map else 0)
+    rest = "\n".join(lines[i:])
+    body = rest.strip("\n")
+    skipped = len(rest) - len(rest.lstrip("\n"))     # blank lines before the body
+    return name.strip(), argument.strip(), options, body, (node.map[0] + 2 + i + skipped if node.map else 0)
 
 
 def _fence_for(text: str, char: str = "`") -> str:
@@ -638,6 +640,9 @@ def convert(md: Path, lang: str, twin: Twin, student: bool = False, display_path
                 cell.metadata.setdefault("klcourse", {})["solution"] = gated["label"]
                 cell.metadata["jupyter"] = {"source_hidden": True}
             cells.append(_copy_code(cell))
+            caption = figure_caption(cell, page, ed, writer, words, node)
+            if caption is not None and not (gated and student):
+                cells.append(caption)
             continue
         if name == "exercise":
             flush()
@@ -697,8 +702,48 @@ def convert(md: Path, lang: str, twin: Twin, student: bool = False, display_path
     return nb
 
 
+def figure_caption(cell, page: str, ed: Edition, writer: Writer, words: dict[str, str], node
+                   ) -> nbformat.NotebookNode | None:
+    """The caption the page prints under a code cell's figure (myst-nb's ``mystnb.figure``),
+    numbered as on the page, as a Markdown cell after the cell that draws it."""
+    figure = cell.metadata.get("mystnb", {}).get("figure")
+    if not figure or not figure.get("caption"):
+        return None
+    name = figure.get("name", "")
+    number = ed.numbers.get(page, {}).get("figure", {}).get(name)
+    if number is None:
+        writer.fail(node, f"figure {name or '(no name)'}", "the build gave it no number")
+    label = words["numref-figure"].replace("%s", ".".join(map(str, number)))
+    caption = writer.text(str(figure["caption"]), node.map[0])
+    out = nbformat.v4.new_markdown_cell(f"**{label}** {caption}")
+    out.metadata["klcourse"] = {"figure": name}
+    return out
+
+
+def summary_html(markdown: str) -> str:
+    """A one-line piece of Markdown as the HTML that a ``<summary>`` needs (Jupyter does not
+    read Markdown inside an HTML block): links keep their text, math stays ``$…$``."""
+    import html
+
+    out = []
+    for token in markdown_parser().parseInline(markdown)[0].children:
+        t = token.type
+        if t in ("text", "text_special"):
+            out.append(html.escape(token.content, quote=False))
+        elif t == "math_inline":
+            out.append("$" + html.escape(token.content, quote=False) + "$")
+        elif t == "code_inline":
+            out.append(f"<code>{html.escape(token.content, quote=False)}</code>")
+        elif t in ("em_open", "em_close", "strong_open", "strong_close"):
+            out.append(f"<{'/' if t.endswith('close') else ''}{token.tag}>")
+        elif t == "softbreak":
+            out.append(" ")
+    return "".join(out)
+
+
 def solution_cell(summary: str, body: str, label: str) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_markdown_cell(f"<details>\n<summary>{summary}</summary>\n\n{body}\n\n</details>")
+    cell = nbformat.v4.new_markdown_cell(
+        f"<details>\n<summary>{summary_html(summary)}</summary>\n\n{body}\n\n</details>")
     cell.metadata["klcourse"] = {"solution": label}
     return cell
 
@@ -732,3 +777,27 @@ def _stable_ids(nb: nbformat.NotebookNode) -> None:
         digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:10]
         seen[digest] = seen.get(digest, 0) + 1
         cell.id = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+
+
+# --- what a reader of the notebook must never see ---------------------------------------
+
+_MYST_TOKENS = {"myst_role": "role", "myst_target": "target (label)=", "myst_line_comment": "% comment",
+                "myst_block_break": "+++ break", "math_block_label": "labelled $$ equation",
+                "substitution_inline": "{{ substitution }}", "substitution_block": "{{ substitution }}"}
+_RAW_ROLE = re.compile(r"\{[a-z][\w:+-]*\}`")
+
+
+def myst_constructs(markdown: str) -> list[str]:
+    """MyST constructs in a piece of Markdown, found by MyST's own parser: roles, targets,
+    comments, ``{directive}`` fences, labelled equations, substitutions; and, inside raw
+    HTML blocks (which Jupyter shows as they are), anything that looks like a role."""
+    found = []
+    for token in markdown_parser().parse(markdown):
+        for t in [token, *(token.children or [])]:
+            if t.type in _MYST_TOKENS:
+                found.append(f"{_MYST_TOKENS[t.type]}: {t.meta.get('name', '')}{t.content[:40]!r}")
+            elif t.type in ("fence", "colon_fence") and t.info.strip().startswith("{"):
+                found.append(f"directive: {t.info.strip()}")
+            elif t.type in ("html_block", "html_inline"):
+                found += [f"raw role in HTML: {m.group(0)}" for m in _RAW_ROLE.finditer(t.content)]
+    return found
