@@ -1,15 +1,20 @@
-"""Keep the Colab notebooks in step with the chapters' MyST sources.
+"""Keep the Colab notebooks in step with the chapters and the built book.
 
 Chapters are written as MyST Markdown notebooks (``book/<lang>/<page>.md``). Colab opens
-only ``.ipynb``, so every chapter has a twin ``book/<lang>/<page>.ipynb`` with the same cells
-and no outputs, committed next to it; the Colab and Binder buttons point there.
+only ``.ipynb``, so every chapter has a twin ``book/<lang>/<page>.ipynb``, committed next to
+it, that the Colab and Binder buttons open. The twin is built from the book (tools/twin.py):
+the page's code cells as they are, its Markdown written as plain Jupyter Markdown, with the
+numbers the executed build glued, and links into the published book (``repository.book_url``).
+So the twins are written after the build: ``make notebooks`` (or ``make book``) does both.
 
 Each chapter's first code cell (tagged ``colab-setup`` and ``remove-cell``, so the HTML page
 hides it) installs the course package when it is missing. Its install address is derived
-from ``repository.url`` and ``repository.branch`` in ``_config.yml``: change those, run
-``python tools/notebooks.py write``, and every set-up cell and notebook follows.
+from ``repository.url`` and ``repository.branch`` in ``_config.yml``: change those (and
+``repository.book_url``), run ``make notebooks``, and every set-up cell, link and notebook
+follows.
 
-    python tools/notebooks.py write                  # rewrite set-up cells and .ipynb twins
+    python tools/notebooks.py sync                   # set-up cells of the .md pages only
+    python tools/notebooks.py write                  # sync, then the .ipynb twins (needs the build)
     python tools/notebooks.py write book/ja/entropy.md  # only these pages
     python tools/notebooks.py check                  # exit 1 if anything is out of date
 """

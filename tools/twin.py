@@ -25,10 +25,11 @@ stops the conversion with the file, the line and the construct (``TwinError``).
 
 Why not a notebook builder. ``sphinx-tojupyter`` (0.6.0, the builder QuantEcon uses, run as
 ``jb build --builder=custom --custom-builder=jupyter``) was tried on this book's chapters
-first; see ``BUILDER_EVALUATION`` below for what it did. In short, it rebuilds the notebook
-from the doctree, so it cannot keep the page's code cells and tags as they are, and it
-left pieces of our pages wrong or raw; a converter on the MyST tokens keeps the cells
-byte for byte and lets us decide, and test, what each construct becomes.
+first; ``BUILDER_EVALUATION`` below records what it did. In short, it rebuilds the notebook
+from the doctree: our code cells came out as Markdown code blocks (the notebook did not
+run), the set-up cell was dropped, links pointed at notebooks that do not exist, and the
+exercises and solutions were garbled. A converter on the MyST tokens keeps the cells byte
+for byte and lets us decide, and test, what each construct becomes.
 """
 
 from __future__ import annotations
@@ -51,9 +52,27 @@ from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
 
 BUILDER_EVALUATION = """\
-sphinx-tojupyter 0.6.0 (pip install sphinx-tojupyter; jupyter-book build with
---builder=custom --custom-builder=jupyter and sphinx_tojupyter in extra_extensions),
-filled in from the run recorded in the issue note."""
+sphinx-tojupyter 0.6.0, run on the English edition as QuantEcon runs it (sphinx_tojupyter
+in extra_extensions, ``jupyter-book build --builder=custom --custom-builder=jupyter``, the
+html build's execution cache), chapter entropy.md:
+
+* code: none of the page's 18 code cells became a code cell; each came out as an
+  ```ipython3 fence inside a Markdown cell, so the notebook cannot be run at all, and the
+  hidden set-up cell (tag remove-cell) that installs the package on Colab was dropped;
+* glue: {glue:text} values pasted with the page's format (1.4427) - the one thing it did
+  as we need;
+* {term}, {ref}, {cite}: links relative to sibling notebooks (glossary.ipynb#term-...,
+  references.ipynb#id3) that are not in the repository, so dead on Colab; citations kept
+  the page's brackets, "[[Shannon, 1948](references.ipynb#id3)]";
+* exercises: "##  (Write your own entropy)Exercise 1" - title before the number, at the
+  level of the page's sections; solutions: "## Solution to[ Exercise 1 (...)](#ex-entropy-1)",
+  a broken link and no collapsing;
+* admonitions: the writer has a visitor for ``note`` only (no ``tip``, ``warning`` or
+  titled ``admonition``); math is rewritten (``$ x $``).
+
+Its output would have to be repaired cell by cell, so the twins are written here from
+MyST's own tokens instead, with the cells taken from the page as they are."""
+
 
 # The MyST extensions the book enables (_config.yml, parse.myst_enable_extensions).
 EXTENSIONS = ("dollarmath", "amsmath", "colon_fence", "deflist", "substitution")
