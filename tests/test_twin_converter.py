@@ -135,9 +135,9 @@ def edition(lang: str = "en") -> twin.Edition:
                "information content": ("glossary", "term-Information-content")},
         titles={"page": "The Page", "glossary": "Glossary", "references": "References"},
         numbers={"page": {"exercise": {"ex-page-1": (1,), "ex-page-2": (2,)}}},
-        citations={"shannon1948": ("references", "id3", "Shannon\x001948"),
-                   "cover2006": ("references", "id1", "Cover and Thomas\x002006"),
-                   "mackay2003": ("references", "id2", "MacKay\x002003")},
+        citations={"shannon1948": ("references", "id3", "Shannon", "1948"),
+                   "cover2006": ("references", "id1", "Cover and Thomas", "2006"),
+                   "mackay2003": ("references", "id2", "MacKay", "2003")},
         exercises={"ex-page-1": ("page", "ex-page-1"), "ex-page-2": ("page", "ex-page-2")},
         glue={"page": {"width": {"text/plain": "7.566431"}, "count": {"text/plain": "12"},
                        "word": {"text/plain": "'mean-seeking'"}}})

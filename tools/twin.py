@@ -105,7 +105,7 @@ class Edition:
     terms: dict[str, tuple[str, str]]  # lower-cased glossary term -> (docname, anchor)
     titles: dict[str, str]             # docname -> page title
     numbers: dict[str, dict[str, dict[str, tuple[int, ...]]]]  # docname -> kind -> anchor -> number
-    citations: dict[str, tuple[str, str, str]]  # bib key -> (docname, anchor, "Author (year)" parts)
+    citations: dict[str, tuple[str, str, str, str]]  # bib key -> (docname, anchor, author, year)
     exercises: dict[str, tuple[str, str]]  # exercise label -> (docname, anchor)
     glue: dict[str, dict[str, dict]] = field(default_factory=dict)  # page -> key -> mime bundle
 
@@ -117,9 +117,9 @@ def _pages_of(env) -> dict[str, str]:
     return {doc: title.astext() for doc, title in env.titles.items()}
 
 
-def _citation_label(entry) -> str:
-    """"Author" and "year" of a pybtex entry, as the author-year style of the page writes them:
-    one surname, two joined by "and" (「・」 is not used: the names are Latin), more as "et al."."""
+def _citation_label(entry) -> tuple[str, str]:
+    """Author and year of a pybtex entry, as the page's author-year style writes them: one
+    surname, two joined by "and", more as "et al."."""
     people = entry.persons.get("author") or entry.persons.get("editor") or []
     last = [" ".join(p.last_names) for p in people]
     if len(last) == 1:
@@ -148,10 +148,9 @@ def load_edition(work: Path, lang: str, book_url: str) -> Edition:
             terms[name.lower()] = (docname, anchor)
     numbers = {doc: {kind: dict(m) for kind, m in kinds.items()} for doc, kinds in env.toc_fignumbers.items()}
     citations = {}
-    cite = env.domaindata.get("cite", {})
-    for c in cite.get("citations", []):
-        who, year = _citation_label(c.entry)
-        citations[c.key] = (c.citation_id, who, year)
+    for c in env.domaindata.get("cite", {}).get("citations", []):
+        # the entry's anchor is on the page that holds the {bibliography} directive
+        citations[c.key] = (c.bibliography_key.docname, c.citation_id, *_citation_label(c.entry))
     # sphinx-exercise keeps its registry in the environment
     exercises = {}
     registry = getattr(env, "sphinx_exercise_registry", {}) or {}
@@ -163,20 +162,8 @@ def load_edition(work: Path, lang: str, book_url: str) -> Edition:
         stored = ipynb.with_suffix(".glue.json")
         glue[ipynb.stem] = ({k: v.get("data", {}) for k, v in json.loads(stored.read_text(encoding="utf-8")).items()}
                             if stored.exists() else glued_values(nbformat.read(ipynb, as_version=4)))
-    ed = Edition(lang=lang, book_url=book_url, labels=labels, terms=terms, titles=_pages_of(env),
-                 numbers=numbers, citations={}, exercises=exercises, glue=glue)
-    # the references page: where each citation's entry is
-    for key, (cid, who, year) in citations.items():
-        docname = next((d for d, ids in _citation_docs(cite).items() if cid in ids), "references")
-        ed.citations[key] = (docname, cid, f"{who}\x00{year}")
-    return ed
-
-
-def _citation_docs(cite: dict) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for c in cite.get("citations", []):
-        out.setdefault(c.bibliography_key.docname, set()).add(c.citation_id)
-    return out
+    return Edition(lang=lang, book_url=book_url, labels=labels, terms=terms, titles=_pages_of(env),
+                   numbers=numbers, citations=citations, exercises=exercises, glue=glue)
 
 
 def glued_values(executed: nbformat.NotebookNode) -> dict[str, dict]:
@@ -468,8 +455,7 @@ class Writer:
         for key in (k.strip() for k in content.split(",")):
             if key not in ed.citations:
                 self.fail(node, f"{{{name}}}`{content}`", f"no bibliography entry {key!r}")
-            docname, anchor, label = ed.citations[key]
-            who, year = label.split("\x00")
+            docname, anchor, who, year = ed.citations[key]
             url = ed.url(docname, anchor)
             if name in ("cite:t", "cite:ts"):
                 parts.append(f"[{who} ({year})]({url})")
@@ -502,7 +488,7 @@ class Writer:
             alt = options.get("alt", "")
             out = f"![{_escape_link_text(alt)}]({src})"
             if name == "figure" and body:
-                out += "\n\n" + _prefix(body_md(), "> ") if False else "\n\n*" + body_md() + "*"
+                out += "\n\n*" + body_md() + "*"      # the caption, under the image
             return out
         if name == "math":
             return f"$$\n{body}\n$$"
