@@ -25,7 +25,7 @@ help:
 	@echo "make book       build both editions into _build/html (creates .venv on first run)"
 	@echo "make test       build, then run every test: library, notebooks, book, browser"
 	@echo "make test-fast  library tests only (no build, no browser)"
-	@echo "make notebooks  regenerate the Colab notebooks and the exercise index from the .md sources"
+	@echo "make notebooks  regenerate the Colab notebooks from the pages and the build (and the exercise index)"
 	@echo "make student    student edition without solutions into _build/student"
 	@echo "make bench      time fit_gaussian against the seed notebook's training loop"
 	@echo "make serve      serve _build/html on http://localhost:$(PORT)"
@@ -49,13 +49,14 @@ $(MATHJAX):
 
 # --- the book --------------------------------------------------------------------------
 book: $(STAMP) $(MATHJAX)
-	$(PY) tools/notebooks.py write
+	$(PY) tools/notebooks.py sync
 	$(PY) tools/exercises.py write
 	$(PY) tools/build_book.py
-
-notebooks: $(STAMP)
 	$(PY) tools/notebooks.py write
-	$(PY) tools/exercises.py write
+
+# The Colab notebooks are written from the executed build (its numbers, anchors and
+# exercise numbers), so they are the last step of `make book` (cached: quick when nothing changed).
+notebooks: book
 
 student: $(STAMP) $(MATHJAX)
 	$(PY) tools/build_book.py --student

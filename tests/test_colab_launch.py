@@ -5,7 +5,8 @@ a path file, but not the editable install of `klcourse`. Each notebook runs top 
 a kernel of that environment; its set-up cell must install the package, here from the local
 ``code/`` folder (``KLCOURSE_SOURCE``) since GitHub cannot be reached, exactly as on Colab it
 installs from the repository. ``myst_nb`` is hidden from the kernel, as it is on Colab, so
-``klcourse.glue`` must degrade to a no-op.
+``klcourse.glue`` must degrade to a no-op. Both the reader's notebooks (the committed
+twins) and the student notebooks (``_build/student/<lang>/notebooks``) run this way.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ import notebooks  # noqa: E402
 pytestmark = pytest.mark.build
 
 CHAPTERS = [md.with_suffix(".ipynb") for md in notebooks.chapter_sources()]
+# the student notebooks that `make student` builds: exercises without solutions, checks kept
+STUDENT = [ROOT / "_build" / "student" / md.parent.name / "notebooks" / md.with_suffix(".ipynb").name
+           for md in notebooks.chapter_sources()]
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +78,12 @@ def colab_like_kernel(tmp_path_factory):
             os.environ[k] = v
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", CHAPTERS + STUDENT,
+                         ids=[f"reader:{p.parent.name}/{p.stem}" for p in CHAPTERS]
+                         + [f"student:{p.parent.parent.name}/{p.stem}" for p in STUDENT])
 def test_notebook_runs_top_to_bottom_in_a_fresh_kernel(path, colab_like_kernel, tmp_path):
+    if not path.exists():
+        pytest.fail(f"no {path.relative_to(ROOT)}: run `make student` (make test does it)")
     py, target_site = colab_like_kernel
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, kernel_name="colab-like", timeout=600, resources={"metadata": {"path": str(tmp_path)}},

@@ -54,16 +54,27 @@ def strip_solutions(source: Path, dest: Path) -> Path:
     return dest
 
 
-def finish(html_dir: Path, source: Path) -> None:
-    """Put the edition's solution-free chapter notebooks, without outputs, beside its HTML."""
-    notebooks = html_dir / "notebooks"
-    notebooks.mkdir(exist_ok=True)
+def finish(html_dir: Path, source: Path, config: dict | None = None) -> None:
+    """Put the edition's student notebooks, without outputs, beside its HTML.
+
+    They are built like the Colab twins (tools/twin.py: plain Markdown, glued numbers, links
+    into the published book), from the solution-free sources and the student build that
+    executed them (``source`` is ``<work>/source``), with no solution at all.
+    """
+    import notebooks  # noqa: PLC0415  (tools/notebooks.py)
+    import twin  # noqa: PLC0415  (tools/twin.py)
+
+    config = config or notebooks.load_config()
+    lang, work = html_dir.name, source.parent
+    eds = config["sphinx"]["config"]["bilingual_editions"]
+    builder = twin.Twin(config=config,
+                        editions={lang: twin.load_edition(work, lang, twin.book_url(config))},
+                        titles={code: e["title"] for code, e in eds.items()})
+    out = html_dir / "notebooks"
+    out.mkdir(exist_ok=True)
     for md in sorted(source.glob("*.md")):
-        nb = jupytext.read(md)
-        if "kernelspec" not in nb.metadata:
+        if "kernelspec" not in jupytext.read(md).metadata:
             continue
-        nb.metadata.pop("jupytext", None)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-        (notebooks / f"{md.stem}.ipynb").write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+        notebooks.check_build_is_current(md, work)
+        nb = twin.convert(md, lang, builder, student=True, display_path=f"book/{lang}/{md.name} (student edition)")
+        (out / f"{md.stem}.ipynb").write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
