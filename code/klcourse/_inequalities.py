@@ -92,11 +92,12 @@ def conditional_kl(pxy, qxy, base=None):
     >>> print(abs(joint - chain) < 1e-15)
     True
     """
-    (pxy, qxy), was_torch, log_base = _distributions([("pxy", pxy), ("qxy", qxy)], base, support_ndim=2)
-    if pxy.shape[-2] != qxy.shape[-2]:
+    (a, b), _ = as_common_tensors([("pxy", pxy), ("qxy", qxy)])
+    if a.dim() < 2 or b.dim() < 2 or a.shape[-2:] != b.shape[-2:]:
         raise ValueError(
-            f"pxy and qxy must have the same shape [|X|, |Y|]; got {tuple(pxy.shape)} and {tuple(qxy.shape)}"
+            f"pxy and qxy must have the same shape [..., |X|, |Y|]; got {tuple(a.shape)} and {tuple(b.shape)}"
         )
+    (pxy, qxy), was_torch, log_base = _distributions([("pxy", pxy), ("qxy", qxy)], base, support_ndim=2)
     px = pxy.sum(-1, keepdim=True)  # [..., |X|, 1]
     qx = qxy.sum(-1, keepdim=True)  # [..., |X|, 1]
     q_cond = torch.where(qx > 0, qxy / torch.where(qx > 0, qx, 1.0), 0.0)  # [..., |X|, |Y|], q(y | x)
@@ -169,7 +170,9 @@ def fisher_information(family, theta, grid=None):
     The scores ∇_θ log p_θ(x) come from autograd at every node, so any parameterisation
     works: N(μ, σ²) in (μ, σ) has F = diag(1/σ², 2/σ²), in (μ, log σ) diag(1/σ², 2). F is the
     second-order term of KL: KL(p_θ ‖ p_{θ+δ}) = ½ δᵀ F(θ) δ + O(|δ|³) (Amari, *Information
-    Geometry and Its Applications*, §1.3). The family's support must not depend on θ.
+    Geometry and Its Applications*, §1.3). The family's support must not depend on θ. For a
+    heavy-tailed family (a Cauchy, say) pass a ``grid`` of moderate width: the default one
+    reaches the 1e-12 quantiles, far too wide for 4001 nodes.
 
     Examples
     --------
