@@ -5,7 +5,10 @@ Discrete tables keep the support on the last axis (a joint table: X on axis -2, 
 as in ``_discrete``; every logarithm goes through its kernel ``_rel_entr``.
 """
 
+import warnings
+
 import torch
+import torch.autograd.forward_ad as fwAD
 
 from ._continuous import _tabulate, covering_grid
 from ._discrete import _distributions, _rel_entr
@@ -196,11 +199,25 @@ def fisher_information(family, theta, grid=None):
         grid = covering_grid(dist)
     x = grid.x.to(t.device)  # [N] nodes
 
-    def log_density(params):
-        return family(params).log_prob(x)  # [N]
-
-    log_p = log_density(t).detach()  # [N]
-    scores = torch.autograd.functional.jacobian(log_density, t)  # [N, d]
+    log_p = family(t).log_prob(x).detach()  # [N]
+    # forward-mode autograd: one pass over the grid per parameter, not one backward pass per node
+    columns = []
+    for i in range(t.numel()):
+        # torch's first use of forward mode compiles its own helpers with torch.jit.script, which
+        # warns that it is deprecated: torch's internal business, not the caller's
+        with warnings.catch_warnings(), fwAD.dual_level():
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
+            tangent = torch.zeros_like(t)
+            tangent[i] = 1.0
+            try:
+                out = family(fwAD.make_dual(t, tangent)).log_prob(x)  # [N], carrying d log p / d theta_i
+            except (RuntimeError, NotImplementedError) as exc:
+                raise ValueError(
+                    f"family must build a distribution whose log_prob torch can differentiate in forward mode; got: {exc}"
+                ) from exc
+            score = fwAD.unpack_dual(out).tangent
+            columns.append(torch.zeros_like(log_p) if score is None else score)  # None: log p ignores theta_i
+    scores = torch.stack(columns, dim=-1)  # [N, d]
     if not bool(torch.isfinite(scores).all()):
         raise ValueError("family must have a finite score d log p / d theta on the grid; got a non-finite one")
     weights = grid.w.to(t.device) * log_p.exp()  # [N], w_i p(x_i)
