@@ -48,6 +48,14 @@ from ._closed_forms import gaussian_entropy
 from ._closed_forms import mvn_kl
 from ._closed_forms import factorized_gaussian_fit
 
+# --- properties of KL: chain rule, data processing, Pinsker, Fisher form, VAE term -------
+from ._inequalities import pinsker_bound
+from ._inequalities import conditional_kl
+from ._inequalities import apply_channel
+from ._inequalities import fisher_information
+from ._inequalities import diagonal_gaussian_kl
+from ._inequalities import estimator_means
+
 # --- Monte Carlo estimators of KL(q ‖ p) from samples of q ---------------------------------
 from ._estimators import EstimatorStats
 from ._estimators import kl_estimators
@@ -126,6 +134,13 @@ __all__ = [
     "gaussian_entropy",
     "mvn_kl",
     "factorized_gaussian_fit",
+    # properties of KL
+    "pinsker_bound",
+    "conditional_kl",
+    "apply_channel",
+    "fisher_information",
+    "diagonal_gaussian_kl",
+    "estimator_means",
     # estimators
     "EstimatorStats",
     "kl_estimators",
