@@ -39,7 +39,7 @@ from klcourse.grading._submission import NotGradable, Submission, read_submissio
 
 MIME = "text/x-klcourse-grade"
 KERNEL_NAME = "klcourse-grade"
-DEFAULT_TIMEOUT = 300.0
+DEFAULT_TIMEOUT = 600.0
 DEFAULT_MEMORY = 4 << 30
 _MAX_VALUES = 100_000  # a returned array larger than this is not read back
 # environment variables the kernel inherits; everything else (tokens, keys...) stays out
@@ -60,6 +60,7 @@ _TEXT = {
         "tampered": "the notebook changed the course package: {names}",
         "cell_error": "cell {cell} raised {error}",
         "unreadable": "returned {value}, not a number or an array of numbers",
+        "reader": "this notebook is the reader edition, which holds the solutions",
     },
     "ja": {
         "timeout": "制限時間 {limit:g} 秒以内にノートブックの実行が終わりませんでした（セル {cell} が実行中でした）",
@@ -74,6 +75,7 @@ _TEXT = {
         "tampered": "ノートブックがコースのパッケージを書き換えました: {names}",
         "cell_error": "セル {cell} で例外が発生しました: {error}",
         "unreadable": "数値または数値の配列ではない値 {value} を返しました",
+        "reader": "このノートブックは解答を含む閲覧用の版です",
     },
 }
 
@@ -399,7 +401,7 @@ def grade_notebook(path: str | Path, *, timeout: float = DEFAULT_TIMEOUT,
     ----------
     path : str or Path
         The submitted notebook.
-    timeout : float, default 300
+    timeout : float, default 600
         Wall-clock seconds for the notebook's cells and the checks together (the kernel's
         start-up is not counted).
     memory : int, default 4 GiB
@@ -428,6 +430,8 @@ def grade_notebook(path: str | Path, *, timeout: float = DEFAULT_TIMEOUT,
     if submission.tampering:
         grade.status = "tampered"
         grade.notes += submission.tampering
+    if submission.reader_edition:
+        grade.notes.append(text["reader"])
     with tempfile.TemporaryDirectory(prefix="klcourse-grade-") as scratch:
         session = _Session(submission, Path(scratch), timeout, memory)
         try:
@@ -437,11 +441,13 @@ def grade_notebook(path: str | Path, *, timeout: float = DEFAULT_TIMEOUT,
                 before = session.execute(text)
                 after = {} if session.stopped else session.marks()
                 changed = _changed(before, after) if before and after else []
+                for label in submission.labels:
+                    grade.exercises[label] = _judge(session, submission, label, lang)
+                if before and not session.stopped:  # the learner's function may patch while checked
+                    changed = sorted(set(changed) | set(_changed(before, session.marks())))
                 if changed:
                     grade.status = "tampered"
                     grade.notes.append(text["tampered"].format(names=", ".join(changed[:10])))
-                for label in submission.labels:
-                    grade.exercises[label] = _judge(session, submission, label, lang)
         except _Stopped:
             pass
         except Exception as error:  # the kernel failed to start or vanished between calls
