@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                                lang=args.lang)
         grades.append(grade)
         progress.done += 1
-        progress.show(f"{path}: {grade.status}, score {grade.score}")
+        progress.show(f"{path}: {grade.status}, score {grade.score}, {grade.seconds:.0f} s")
         if grade.status == "invalid":
             progress.close()
             print(f"klcourse-grade: {path}: {grade.notes[0]}", file=sys.stderr)

@@ -52,6 +52,9 @@ _TEXT = {
         "timeout_check": "{function} did not return within the time limit of {limit:g} s",
         "crashed": "the kernel died in cell {cell} (killed, os._exit, exit(), or out of memory)",
         "crashed_check": "the kernel died while {function} was running",
+        "timeout_late": "the cells and the checks together did not finish within {limit:g} s",
+        "crashed_late": "the kernel died after the notebook's cells had run (exit(), a thread, or "
+                        "while a function was being checked)",
         "start": "the kernel could not start: {error}",
         "not_checked": "not checked: {reason}",
         "missing_cell": "the exercise is not in the notebook",
@@ -67,6 +70,8 @@ _TEXT = {
         "timeout_check": "{function} が制限時間 {limit:g} 秒以内に値を返しませんでした",
         "crashed": "セル {cell} の実行中にカーネルが停止しました（強制終了、os._exit、exit()、メモリ不足など）",
         "crashed_check": "{function} の実行中にカーネルが停止しました",
+        "timeout_late": "セルの実行とチェックが合わせて {limit:g} 秒以内に終わりませんでした",
+        "crashed_late": "セルの実行が終わった後にカーネルが停止しました（exit()、スレッド、または関数のチェック中）",
         "start": "カーネルを起動できませんでした: {error}",
         "not_checked": "チェックしていません: {reason}",
         "missing_cell": "この演習がノートブックにありません",
@@ -237,8 +242,9 @@ def _kernel_env(memory: int) -> dict[str, str]:
 class _Session:
     """One kernel running one submission, with a wall-clock deadline for everything in it."""
 
-    def __init__(self, submission: Submission, scratch: Path, timeout: float, memory: int):
-        self.submission, self.timeout, self.memory = submission, timeout, memory
+    def __init__(self, submission: Submission, scratch: Path, timeout: float, memory: int,
+                 text: dict):
+        self.submission, self.timeout, self.memory, self.text = submission, timeout, memory, text
         specs = scratch / "kernels" / KERNEL_NAME
         specs.mkdir(parents=True)
         (specs / "kernel.json").write_text(json.dumps({
@@ -284,9 +290,11 @@ class _Session:
             self.client.execute_cell(cell, index, store_history=False)
         except CellTimeoutError:
             self.stopped = "timeout"
+            self.stop_note = self.stop_note or self.text["timeout_late"].format(limit=self.timeout)
             raise _Stopped("timeout") from None
         except DeadKernelError:
             self.stopped = "crashed"
+            self.stop_note = self.stop_note or self.text["crashed_late"]
             raise _Stopped("crashed") from None
         answers = []
         for output in self.nb.cells[index].get("outputs", []):
@@ -433,7 +441,7 @@ def grade_notebook(path: str | Path, *, timeout: float = DEFAULT_TIMEOUT,
     if submission.reader_edition:
         grade.notes.append(text["reader"])
     with tempfile.TemporaryDirectory(prefix="klcourse-grade-") as scratch:
-        session = _Session(submission, Path(scratch), timeout, memory)
+        session = _Session(submission, Path(scratch), timeout, memory, text)
         try:
             with session.client.setup_kernel(env=_kernel_env(memory), cleanup_kc=True,
                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
