@@ -77,7 +77,8 @@ def feedback_text(grade: NotebookGrade) -> str:
     if not grade.exercises:
         lines += [text["none"], ""]
     for exercise in grade.exercises.values():
-        title = f" ({exercise.title})" if exercise.title else ""
+        title = "" if not exercise.title else (
+            f"（{exercise.title}）" if grade.lang == "ja" else f" ({exercise.title})")
         lines += [f"## {exercise.label}{title}: {text['verdict'][exercise.verdict]}", "",
                   f"`{exercise.function}`", "", "```text", exercise.report, "```", ""]
     return "\n".join(lines)
