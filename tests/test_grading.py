@@ -93,6 +93,15 @@ def test_bad_files_get_a_reason_not_a_traceback(tmp_path):
     assert reasons["absent.ipynb"] == "no such file"
     result = grade_notebook(tmp_path / "essay.ipynb")
     assert (result.status, result.score, result.exercises) == ("invalid", 0, {})
+    # JSON that looks like a notebook but is not one in its details
+    (tmp_path / "odd.ipynb").write_text('{"cells": [1, "x"], "metadata": {"klcourse": {"page": ["a"]}}, '
+                                        '"nbformat": 4, "nbformat_minor": 5}', encoding="utf-8")
+    odd = grade_notebook(tmp_path / "odd.ipynb")
+    assert odd.status == "invalid" and odd.notes[0].startswith("not a")
+    odd_meta = tagged_notebook(STUB)
+    odd_meta.metadata["klcourse"] = {"page": ["entropy"], "lang": {"x": 1}}
+    sub = read_submission(save(odd_meta, tmp_path, "odd_meta.ipynb"))
+    assert sub.lang == "en" and sub.labels == ["ex-entropy-1", "ex-entropy-4"]
 
 
 def test_both_formats_name_the_chapters_exercises_and_language(tmp_path):

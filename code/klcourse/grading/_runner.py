@@ -432,6 +432,10 @@ def grade_notebook(path: str | Path, *, timeout: float = DEFAULT_TIMEOUT,
     except NotGradable as reason:
         return NotebookGrade(Path(path), "invalid", lang or "en", notes=[str(reason)],
                              seconds=time.monotonic() - start)
+    except Exception as error:  # a notebook malformed in a way nbformat lets through
+        reason = f"not a readable Jupyter notebook ({type(error).__name__}: {error})"
+        return NotebookGrade(Path(path), "invalid", lang or "en", notes=[reason.splitlines()[0][:300]],
+                             seconds=time.monotonic() - start)
     lang = lang or submission.lang
     text = _TEXT[lang]
     grade = NotebookGrade(submission.path, "ok", lang)

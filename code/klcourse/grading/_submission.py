@@ -94,12 +94,13 @@ def read_submission(path: str | Path) -> Submission:
     pages = {CODING_EXERCISES[label].page for label in known}
     course = nb.metadata.get("klcourse", {})
     course = course if isinstance(course, dict) else {}
-    if course.get("page"):
-        if pages and pages != {course["page"]}:
-            tampering.append(f"the notebook's metadata names the page {course['page']!r}, but "
+    page = course.get("page")
+    if isinstance(page, str) and page:
+        if pages and pages != {page}:
+            tampering.append(f"the notebook's metadata names the page {page!r}, but "
                              f"its exercises belong to {', '.join(sorted(pages))}")
-        if not pages and course["page"] in {ex.page for ex in CODING_EXERCISES.values()}:
-            pages = {course["page"]}
+        if not pages and page in {ex.page for ex in CODING_EXERCISES.values()}:
+            pages = {page}
     if not pages:
         prefixes = {label.rsplit("-", 1)[0] for label in CODING_EXERCISES}
         ours = [label for label in titles if label.rsplit("-", 1)[0] in prefixes]
