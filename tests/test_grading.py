@@ -154,6 +154,10 @@ TAMPERING = {
         [WRONG, "import sys, types\nfake = types.ModuleType('klcourse.checks')\n"
                 "fake.check_entropy = lambda fn, lang='en': True\nsys.modules['klcourse.checks'] = fake\n"
                 "import klcourse\nklcourse.checks = fake"], "tampered"),
+    "silences the grader's channel": (
+        [WRONG, "import IPython.display\nIPython.display.display = lambda *a, **k: None"], "tampered"),
+    "garbles the kernel's messages": (
+        [WRONG, "import json\njson.dumps = lambda *a, **k: 'passed'"], "crashed"),
     "patches the package while being checked": (
         ["def my_entropy(p, base=None):\n    import klcourse.checks._report as r\n"
          "    r._close = lambda *a, **k: True\n    return 0.0"], "tampered"),

@@ -53,6 +53,8 @@ _TEXT = {
         "crashed": "the kernel died in cell {cell} (killed, os._exit, exit(), or out of memory)",
         "crashed_check": "the kernel died while {function} was running",
         "timeout_late": "the cells and the checks together did not finish within {limit:g} s",
+        "no_answer": "the kernel gave the grader no answer (the notebook changed IPython or json)",
+        "garbled": "the kernel stopped answering in the Jupyter protocol ({error})",
         "crashed_late": "the kernel died after the notebook's cells had run (exit(), a thread, or "
                         "while a function was being checked)",
         "start": "the kernel could not start: {error}",
@@ -71,6 +73,8 @@ _TEXT = {
         "crashed": "セル {cell} の実行中にカーネルが停止しました（強制終了、os._exit、exit()、メモリ不足など）",
         "crashed_check": "{function} の実行中にカーネルが停止しました",
         "timeout_late": "セルの実行とチェックが合わせて {limit:g} 秒以内に終わりませんでした",
+        "no_answer": "カーネルから採点プログラムに応答がありませんでした（ノートブックが IPython か json を書き換えました）",
+        "garbled": "カーネルが Jupyter のプロトコルで応答しなくなりました（{error}）",
         "crashed_late": "セルの実行が終わった後にカーネルが停止しました（exit()、スレッド、または関数のチェック中）",
         "start": "カーネルを起動できませんでした: {error}",
         "not_checked": "チェックしていません: {reason}",
@@ -114,6 +118,10 @@ class NotebookGrade:
 
 class _Stopped(Exception):
     """The kernel can no longer answer (time limit, or it died)."""
+
+
+def _one_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".splitlines()[0][:300]
 
 
 def _remote_error(name: str) -> type[Exception]:
@@ -296,6 +304,10 @@ class _Session:
             self.stopped = "crashed"
             self.stop_note = self.stop_note or self.text["crashed_late"]
             raise _Stopped("crashed") from None
+        except Exception as error:  # the kernel's messages no longer make sense
+            self.stopped = "crashed"
+            self.stop_note = self.stop_note or self.text["garbled"].format(error=_one_line(error))
+            raise _Stopped("crashed") from None
         answers = []
         for output in self.nb.cells[index].get("outputs", []):
             try:
@@ -331,6 +343,9 @@ class _Session:
                 break
             except DeadKernelError:
                 self.stopped, self.stop_note = "crashed", text["crashed"].format(cell=self.origin[index])
+                break
+            except Exception as error:  # the kernel's messages no longer make sense
+                self.stopped, self.stop_note = "crashed", text["garbled"].format(error=_one_line(error))
                 break
             if index == 0:
                 outputs = [o for o in cell.get("outputs", []) if MIME in o.get("data", {})]
@@ -382,6 +397,8 @@ def _judge(session: _Session, submission: Submission, label: str, lang: str) -> 
         probe = session.call(exercise.function, probe=True)
     except _Stopped:
         return grade("error", text["not_checked"].format(reason=session.stopped))
+    if "defined" not in probe:  # the notebook broke the kernel's way of answering
+        return grade("error", text["no_answer"])
     if not probe.get("defined"):
         return grade("missing", text["missing_function"].format(function=exercise.function))
     if not probe.get("callable"):
@@ -452,10 +469,11 @@ def grade_notebook(path: str | Path, *, timeout: float = DEFAULT_TIMEOUT,
                 session.deadline = time.monotonic() + timeout
                 before = session.execute(text)
                 after = {} if session.stopped else session.marks()
-                changed = _changed(before, after) if before and after else []
+                # no answer at all means the notebook broke what the grader asks with
+                changed = _changed(before, after) if after or session.stopped else ["klcourse"]
                 for label in submission.labels:
                     grade.exercises[label] = _judge(session, submission, label, lang)
-                if before and not session.stopped:  # the learner's function may patch while checked
+                if not session.stopped:  # the learner's function may patch while it is checked
                     changed = sorted(set(changed) | set(_changed(before, session.marks())))
                 if changed:
                     grade.status = "tampered"
@@ -464,8 +482,7 @@ def grade_notebook(path: str | Path, *, timeout: float = DEFAULT_TIMEOUT,
             pass
         except Exception as error:  # the kernel failed to start or vanished between calls
             session.stopped = session.stopped or "crashed"
-            session.stop_note = session.stop_note or text["start"].format(
-                error=f"{type(error).__name__}: {error}".splitlines()[0][:300])
+            session.stop_note = session.stop_note or text["start"].format(error=_one_line(error))
         for label in submission.labels:
             if label not in grade.exercises:
                 grade.exercises[label] = _judge(session, submission, label, lang)
