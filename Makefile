@@ -24,7 +24,7 @@ QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 help:
 	@echo "make book       build both editions into _build/html (creates .venv on first run)"
 	@echo "make test       build, then run every test: library, notebooks, book, browser"
-	@echo "make test-fast  library tests only (no build, no browser)"
+	@echo "make test-fast  library tests only (no build, no browser, no notebook grading)"
 	@echo "make notebooks  regenerate the Colab notebooks and the exercise index from the .md sources"
 	@echo "make student    student edition without solutions into _build/student"
 	@echo "make bench      time fit_gaussian against the seed notebook's training loop"
@@ -78,7 +78,7 @@ $(THEBE):
 	cd _build/vendor && tgz=$$(npm pack --silent thebe@$(THEBE_VERSION)) && tar xzf $$tgz -C thebe --strip-components=1 && rm $$tgz
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -m "not build and not browser"
+	$(PY) -m pytest tests -m "not build and not browser and not slow"
 
 bench: $(STAMP)
 	$(PY) code/bench/bench_fits.py
