@@ -21,8 +21,9 @@ import pytest
 
 # hypothesis's pytest plugin imports hypothesis at the end of the session when no test did;
 # on CPython 3.11.7, parsing it then (pytest rewrites its asserts) fails with "AST constructor
-# recursion depth mismatch" after the event loops of these tests (CPython gh-106905, fixed in
-# 3.11.8). Importing it here, before any test runs, keeps that parse at collection time.
+# recursion depth mismatch" once these tests have run (a bug in the recursion check of
+# CPython 3.11's ast module). Importing it here, before any test runs, keeps that parse at
+# collection time.
 
 from klcourse.checks import CODING_EXERCISES
 from klcourse.grading import grade_notebook, main
