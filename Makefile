@@ -24,7 +24,7 @@ QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 help:
 	@echo "make book       build both editions into _build/html (creates .venv on first run)"
 	@echo "make test       build, then run every test: library, notebooks, book, browser"
-	@echo "make test-fast  library tests only (no build, no browser)"
+	@echo "make test-fast  library tests only (no build, no browser, no notebook grading)"
 	@echo "make notebooks  regenerate the Colab notebooks from the pages and the build (and the exercise index)"
 	@echo "make student    student edition without solutions into _build/student"
 	@echo "make bench      time fit_gaussian against the seed notebook's training loop"
@@ -79,7 +79,7 @@ $(THEBE):
 	cd _build/vendor && tgz=$$(npm pack --silent thebe@$(THEBE_VERSION)) && tar xzf $$tgz -C thebe --strip-components=1 && rm $$tgz
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -m "not build and not browser"
+	$(PY) -m pytest tests -m "not build and not browser and not slow"
 
 bench: $(STAMP)
 	$(PY) code/bench/bench_fits.py

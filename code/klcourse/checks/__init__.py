@@ -30,6 +30,10 @@ from klcourse.checks._modes import check_reverse_kl_modes
 from klcourse.checks._losses import check_ise
 from klcourse.checks._losses import check_landing
 
+# --- which check judges which coding exercise (read by klcourse-grade) ----------------------
+from klcourse.checks._registry import CodingExercise
+from klcourse.checks._registry import CODING_EXERCISES
+
 __all__ = [
     "Case",
     "CheckReport",
@@ -42,4 +46,6 @@ __all__ = [
     "check_reverse_kl_modes",
     "check_ise",
     "check_landing",
+    "CodingExercise",
+    "CODING_EXERCISES",
 ]
