@@ -6,8 +6,9 @@ SHELL := /bin/bash
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-MATHJAX_VERSION := 3.2.2
-MATHJAX := book/_static/mathjax/tex-mml-chtml.js
+# MathJax in Node typesets the math at build time (book/_ext/prerender_math.py); its version is
+# pinned in tools/mathjax/package-lock.json.
+MATHJAX := tools/mathjax/node_modules/.package-lock.json
 # Test-only JavaScript for the browser tests (tests/browser), fetched from npm into _build/vendor:
 # axe-core (accessibility checks) and thebe (stands in for the CDN copy that Live Code loads;
 # the registry no longer has sphinx-thebe's thebe 0.8.2, so the tests serve 0.9).
@@ -40,12 +41,9 @@ $(STAMP): requirements.txt code/pyproject.toml
 	$(PY) -c "import klcourse, torch, jupyter_book" 
 	touch $@
 
-# MathJax is served with the site, so pages render with no network beyond the site.
-$(MATHJAX):
-	rm -rf _build/vendor/package && mkdir -p _build/vendor
-	cd _build/vendor && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && tar xzf mathjax-$(MATHJAX_VERSION).tgz
-	mkdir -p book/_static/mathjax
-	cd _build/vendor/package/es5 && cp -r --parents tex-mml-chtml.js output/chtml/fonts input/tex/extensions ui a11y sre $(CURDIR)/book/_static/mathjax/
+# MathJax for Node, exactly as the lock file says; its fonts are served with the site.
+$(MATHJAX): tools/mathjax/package.json tools/mathjax/package-lock.json
+	npm ci --prefix tools/mathjax --silent --no-audit --no-fund
 
 # --- the book --------------------------------------------------------------------------
 book: $(STAMP) $(MATHJAX)
@@ -87,4 +85,4 @@ clean:
 	rm -rf _build
 
 distclean: clean
-	rm -rf $(VENV) book/_static/mathjax
+	rm -rf $(VENV) book/_static/mathjax tools/mathjax/node_modules

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -93,23 +94,50 @@ def edition_config(config: dict, lang: str, root: Path = ROOT, student: bool = F
     return cfg
 
 
-def fingerprint(root: Path = ROOT) -> str:
-    """Hash of what executed outputs depend on beyond the pages themselves."""
+# What a build's cached results depend on beyond the pages themselves. Executed outputs (the
+# jupyter-cache) depend on the package and the pinned environment; the parsed pages (Sphinx's
+# doctrees) and the HTML also on the extensions, the bibliography and the math renderer. A change
+# drops only what depends on it: editing an extension does not execute the chapters again.
+EXECUTION_INPUTS = ("code/klcourse/**/*.py", "code/pyproject.toml", "requirements.txt", "constraints.txt")
+RENDERING_INPUTS = ("book/_ext/*.py", "book/references.bib", "tools/mathjax/render_math.js",
+                    "tools/mathjax/package-lock.json")
+
+
+def fingerprint(patterns: tuple[str, ...] = EXECUTION_INPUTS, root: Path = ROOT) -> str:
+    """Hash of the files that ``patterns`` name (relative to ``root``)."""
     h = hashlib.sha256()
-    for path in sorted([*root.glob("code/klcourse/**/*.py"), *root.glob("book/_ext/*.py"),
-                        root / "book" / "references.bib"]):
+    for path in sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()}):
         h.update(path.relative_to(root).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def fingerprints(root: Path = ROOT) -> dict[str, str]:
+    return {"execution": fingerprint(EXECUTION_INPUTS, root), "rendering": fingerprint(RENDERING_INPUTS, root)}
+
+
+def drop_stale(work: Path, root: Path = ROOT) -> None:
+    """Remove the cached results in ``work`` whose inputs changed since its last good build."""
+    stamp = work / "fingerprint"
+    if not stamp.exists():
+        return
+    try:
+        old = json.loads(stamp.read_text())
+    except ValueError:          # an older build's single hash: drop everything
+        old = {}
+    now = fingerprints(root)
+    if old.get("execution") != now["execution"]:
+        shutil.rmtree(work / "_build", ignore_errors=True)      # executed outputs may be stale
+    elif old.get("rendering") != now["rendering"]:
+        for name in (".doctrees", "html"):                      # keep .jupyter_cache
+            shutil.rmtree(work / "_build" / name, ignore_errors=True)
 
 
 def prepare_edition(lang: str, config: dict, toc: dict, source: Path, work: Path,
                     student: bool = False) -> list[str]:
     """Write one edition's config and toc into ``work``; return its jupyter-book command."""
     work.mkdir(parents=True, exist_ok=True)
-    stamp = work / "fingerprint"
-    if stamp.exists() and stamp.read_text() != fingerprint():
-        shutil.rmtree(work / "_build", ignore_errors=True)  # executed outputs may be stale
+    drop_stale(work)
     cfg_path, toc_path = work / "_config.yml", work / "_toc.yml"
     cfg_path.write_text(yaml.safe_dump(edition_config(config, lang, student=student), allow_unicode=True),
                         encoding="utf-8")
@@ -168,7 +196,7 @@ def run_builds(jobs: dict[str, tuple[list[str], Path]]) -> dict[str, float]:
                 failed.append(lang)
                 print(text, file=sys.stderr)
             else:
-                (work / "fingerprint").write_text(fingerprint())
+                (work / "fingerprint").write_text(json.dumps(fingerprints()))
         time.sleep(0.2)
     if failed:
         raise SystemExit(f"build failed for {', '.join(failed)}: warnings are errors; see the log above")
