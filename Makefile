@@ -12,7 +12,7 @@ MATHJAX := tools/mathjax/node_modules/.package-lock.json
 # Test-only JavaScript for the browser tests (tests/browser), fetched from npm into _build/vendor:
 # axe-core (accessibility checks) and thebe (stands in for the CDN copy that Live Code loads;
 # the registry no longer has sphinx-thebe's thebe 0.8.2, so the tests serve 0.9).
-AXE_VERSION := 4
+AXE_VERSION := 4.14.1
 AXE := _build/vendor/axe-core/axe.min.js
 THEBE_VERSION := 0.9.2
 THEBE := _build/vendor/thebe/lib/index.js
@@ -20,7 +20,7 @@ PORT   ?= 8000
 # pip prints one harmless line per local package index it cannot find; keep the log readable
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help book test test-fast notebooks student bench serve clean distclean
+.PHONY: help book test test-fast notebooks student bench lock serve clean distclean
 
 help:
 	@echo "make book       build both editions into _build/html (creates .venv on first run)"
@@ -28,16 +28,18 @@ help:
 	@echo "make test-fast  library tests only (no build, no browser)"
 	@echo "make notebooks  regenerate the Colab notebooks and the exercise index from the .md sources"
 	@echo "make student    student edition without solutions into _build/student"
-	@echo "make bench      time fit_gaussian against the seed notebook's training loop"
+	@echo "make bench      every figure of issue 11: fits, chapter run times, build times, page weight"
+	@echo "make lock       refresh constraints.txt (exact versions of the whole toolchain) to the newest releases"
 	@echo "make serve      serve _build/html on http://localhost:$(PORT)"
 	@echo "make clean      remove _build"
 
 # --- environment -----------------------------------------------------------------------
-$(STAMP): requirements.txt code/pyproject.toml
+# Every package is installed at the version constraints.txt pins (`make lock` refreshes the pins).
+$(STAMP): requirements.txt constraints.txt code/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
-	$(PY) -m pip install -q -r requirements.txt 2>&1 | $(QUIET_PIP)
-	$(PY) -m pip install -q -e code 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q "pip==$$(sed -n 's/^pip==//p' constraints.txt)" 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -r requirements.txt -c constraints.txt 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -e code -c constraints.txt 2>&1 | $(QUIET_PIP)
 	$(PY) -c "import klcourse, torch, jupyter_book" 
 	touch $@
 
@@ -78,8 +80,24 @@ $(THEBE):
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not build and not browser"
 
-bench: $(STAMP)
+# Every figure of issue 11's table in one run: the fits and chapters (bench_fits.py), then the
+# clean build, the student edition and the heaviest page (bench_build.py: it runs `make clean`).
+bench: $(STAMP) $(MATHJAX) $(AXE) $(THEBE)
 	$(PY) code/bench/bench_fits.py
+	$(PY) tools/bench_build.py
+
+# Refresh the pins to the newest releases requirements.txt allows, in a throw-away environment:
+# constraints.txt, binder/requirements.txt and tools/mathjax/package-lock.json. Then `make test`
+# and commit them. (.github/workflows/newest.yml does this every week.)
+LOCK_VENV := _build/lock-venv
+lock:
+	rm -rf $(LOCK_VENV) && python3 -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	$(LOCK_VENV)/bin/pip install -q -r requirements.txt 2>&1 | $(QUIET_PIP)
+	$(LOCK_VENV)/bin/pip install -q -e code 2>&1 | $(QUIET_PIP)
+	$(LOCK_VENV)/bin/pip freeze --all --exclude-editable | $(LOCK_VENV)/bin/python tools/lock.py
+	cd tools/mathjax && npm install --package-lock-only --silent --no-audit --no-fund
+	rm -rf $(LOCK_VENV)
 
 clean:
 	rm -rf _build
