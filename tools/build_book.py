@@ -222,6 +222,15 @@ def reuse_reader_outputs(reader_source: Path, reader_work: Path, student_source:
 # first (jupyter/jupyter_client's known race: nteract/papermill#511). The kernel then dies with
 # "Address already in use" before running any cell. Nothing about the book is wrong when that
 # happens, so that edition is built again; executed notebooks are cached, so the retry is quick.
+#
+# Why a retry and not kernels that cannot clash (IPC transport, or a port range per edition):
+# myst-nb executes through jupyter-cache, which calls nbclient with no kernel manager and no
+# configuration, and nbclient creates a KernelManager with an empty traitlets config (it reads no
+# config file), so neither the transport nor the ports can be set from the book's build without
+# patching those libraries' classes at run time, which an upgrade would silently undo. A retry
+# of one edition costs seconds and cannot hide a real failure: it happens only on this one
+# message, at most PORT_RACE_RETRIES times, and the student edition runs no kernel at all when
+# it reuses the reader edition's outputs.
 PORT_RACE = ("Address already in use", "in _try_bind_socket")
 PORT_RACE_RETRIES = 2
 

@@ -49,7 +49,7 @@ MATH_EM, MATH_EX = 16, 9
 
 INLINE = re.compile(r'(<span class="math notranslate nohighlight">)\\\((.*?)\\\)(</span>)', re.S)
 DISPLAY = re.compile(r'(<div class="math notranslate nohighlight"[^>]*>\s*(?:<span class="eqno">.*?</span>)?)'
-                     r'(.*?)(</div>)', re.S)
+                     r'(\s*(?:\\\[|\\begin\{).*?)(</div>)', re.S)   # TeX still there: not yet typeset
 # TeX that the browser's MathJax would have typeset (its delimiters and environments), outside
 # what Sphinx marks as math: nothing typesets it once MathJax is gone.
 LEFTOVER = re.compile(r"\\\(|\\\[|\$\$|\\begin\{")

@@ -244,7 +244,7 @@ def test_search_finds_the_term(site, new_page, base_url, lang, term, chapter):
     assert parse_qs(urlsplit(page.url).query).get("q") == [term], page.url
     # searchtools.js has made its summary line and stopped its progress "pulse": done
     page.wait_for_function("""() => !!document.querySelector('#search-results p.search-summary')
-        && typeof Search !== 'undefined' && Search._pulse_status === -1""", timeout=20_000)
+        && typeof Search !== 'undefined' && Search._pulse_status === -1""", timeout=60_000)
     hits = page.locator("#search-results ul.search li a").evaluate_all(
         "links => links.map(a => a.getAttribute('href'))")
     pages = sorted({h.split("#")[0].split("?")[0].removesuffix(".html") for h in hits})
