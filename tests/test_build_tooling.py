@@ -428,3 +428,24 @@ def test_unused_icon_rules_go_and_grouped_rules_stay_whole():
         '.x{a:b}.fa-bars:before,.fa-navicon:before{content:"\\f0c9"}.y{c:d}'
     assert theme_fixes.used_icon_classes(['<i class="fas fa-language"></i>', "x.classList.add('fa-sun')"]) == \
         {"language", "sun"}
+
+
+def test_an_opaque_rgba_png_is_written_again_as_the_same_rgb_pixels(tmp_path):
+    from PIL import Image, ImageChops
+
+    noise = Image.effect_noise((64, 48), 60).convert("RGB")
+    opaque, clear = tmp_path / "opaque.png", tmp_path / "clear.png"
+    noise.convert("RGBA").save(opaque)
+    with_alpha = noise.convert("RGBA")
+    with_alpha.putpixel((0, 0), (1, 2, 3, 128))
+    with_alpha.save(clear)
+    assert theme_fixes.opaque_png(opaque) and not theme_fixes.opaque_png(clear)
+    with Image.open(opaque) as image:
+        assert image.mode == "RGB" and ImageChops.difference(image, noise).getbbox() is None
+    with Image.open(clear) as image:
+        assert image.mode == "RGBA"
+
+
+def test_math_font_characters_are_read_from_the_stylesheet():
+    css = 'mjx-c.mjx-c1D465.TEX-I::before{padding:0;content:"x";}mjx-c.mjx-c2211::before{content:"\\2211";}'
+    assert prerender_math.characters(css) == {ord("x"), 0x2211}

@@ -22,7 +22,9 @@ extensions write, found by the browser tests in ``tests/browser``. Loaded by ``b
     (70 KB); an icon is "used" when its ``fa-`` class appears in a page or in a script the
     pages load, or its character in a stylesheet (``_trim_icons``);
   - sphinx-design's stylesheet and script (62 KB) are left out of pages that use none of its
-    components (jupyter-book loads the extension for every book).
+    components (jupyter-book loads the extension for every book);
+  - the figures: matplotlib writes RGBA PNGs whose alpha is 255 everywhere; written again as
+    RGB, the same pixels take 12% fewer bytes (``_opaque_images``).
 """
 
 from __future__ import annotations
@@ -189,10 +191,35 @@ def _trim_icons(app: Sphinx, exception: Exception | None) -> None:
     css_path.write_text(css, encoding="utf-8")
 
 
+def opaque_png(path: Path) -> bool:
+    """Write an RGBA PNG whose every pixel is opaque again as RGB (the same pixels), if smaller."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        if image.mode != "RGBA" or image.getchannel("A").getextrema() != (255, 255):
+            return False
+        image.load()
+        rgb = image.convert("RGB")
+    target = path.with_suffix(".rgb.png")
+    rgb.save(target, "PNG", optimize=True)
+    if target.stat().st_size < path.stat().st_size:
+        target.replace(path)
+        return True
+    target.unlink()
+    return False
+
+
+def _opaque_images(app: Sphinx, exception: Exception | None) -> None:
+    if exception is None and app.builder.format == "html":
+        for png in sorted((Path(app.outdir) / "_images").glob("*.png")):
+            opaque_png(png)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_css_file("theme-fixes.css")   # book/_static/theme-fixes.css
     app.connect("config-inited", _configure)
     app.connect("html-page-context", _page_fixes)
     app.connect("html-page-context", _drop_unused_sphinx_design, priority=900)
     app.connect("build-finished", _trim_icons)
+    app.connect("build-finished", _opaque_images)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -242,7 +242,8 @@ def test_search_finds_the_term(site, new_page, base_url, lang, term, chapter):
         page.keyboard.press("Enter")
     assert urlsplit(page.url).path == f"/{lang}/search.html", page.url
     assert parse_qs(urlsplit(page.url).query).get("q") == [term], page.url
-    # searchtools.js has made its summary line and stopped its progress "pulse": done
+    # searchtools.js has made its summary line and stopped its progress "pulse": done. It fetches
+    # each page found to quote it; on a machine busy with other builds that took over 20 s.
     page.wait_for_function("""() => !!document.querySelector('#search-results p.search-summary')
         && typeof Search !== 'undefined' && Search._pulse_status === -1""", timeout=60_000)
     hits = page.locator("#search-results ul.search li a").evaluate_all(

@@ -58,7 +58,10 @@ function typesetPage(page, request) {
     const node = doc.convert(source, {display, em: request.em, ex: request.ex, scale, containerWidth: 80 * request.em});
     if (errors.length > before) errors[errors.length - 1] = `formula ${i + 1} (${source.slice(0, 80)}): ${errors[errors.length - 1]}`;
     compact(node, containerStyle);
-    return adaptor.outerHTML(node);
+    // MathJax's own TeX class of each MathML element (for its round trips; no reader uses it), and
+    // the assistive MathML's display="inline" (its CSS styles only display="block")
+    return adaptor.outerHTML(node).replace(/ data-mjx-texclass="[A-Z]+"/g, "")
+      .replace('<mjx-assistive-mml display="inline">', "<mjx-assistive-mml>");
   });
   const css = adaptor.textContent(chtml.styleSheet(doc)) + `\nmjx-container[jax="CHTML"] {${containerStyle}}\n`;
   return {html, css, errors};
