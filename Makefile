@@ -82,7 +82,7 @@ test-fast: $(STAMP)
 
 # Every figure of issue 11's table in one run: the fits and chapters (bench_fits.py), then the
 # clean build, the student edition and the heaviest page (bench_build.py: it runs `make clean`).
-bench: $(STAMP) $(MATHJAX) $(AXE) $(THEBE)
+bench: $(STAMP) $(MATHJAX)
 	$(PY) code/bench/bench_fits.py
 	$(PY) tools/bench_build.py
 

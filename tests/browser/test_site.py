@@ -243,9 +243,10 @@ def test_search_finds_the_term(site, new_page, base_url, lang, term, chapter):
     assert urlsplit(page.url).path == f"/{lang}/search.html", page.url
     assert parse_qs(urlsplit(page.url).query).get("q") == [term], page.url
     # searchtools.js has made its summary line and stopped its progress "pulse": done. It fetches
-    # each page found to quote it; on a machine busy with other builds that took over 20 s.
+    # each page found to quote it (pages carry their typeset math: 600 KB for the largest); with
+    # eight other builds on two cores that took over 60 s.
     page.wait_for_function("""() => !!document.querySelector('#search-results p.search-summary')
-        && typeof Search !== 'undefined' && Search._pulse_status === -1""", timeout=60_000)
+        && typeof Search !== 'undefined' && Search._pulse_status === -1""", timeout=120_000)
     hits = page.locator("#search-results ul.search li a").evaluate_all(
         "links => links.map(a => a.getAttribute('href'))")
     pages = sorted({h.split("#")[0].split("?")[0].removesuffix(".html") for h in hits})

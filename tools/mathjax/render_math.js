@@ -58,6 +58,9 @@ function typesetPage(page, request) {
     const node = doc.convert(source, {display, em: request.em, ex: request.ex, scale, containerWidth: 80 * request.em});
     if (errors.length > before) errors[errors.length - 1] = `formula ${i + 1} (${source.slice(0, 80)}): ${errors[errors.length - 1]}`;
     compact(node, containerStyle);
+    // A display formula wider than the column scrolls sideways, so a keyboard must reach it (the
+    // browser's MathJax made every formula focusable for its menu; axe scrollable-region-focusable)
+    if (display) adaptor.setAttribute(node, "tabindex", "0");
     // MathJax's own TeX class of each MathML element (for its round trips; no reader uses it), and
     // the assistive MathML's display="inline" (its CSS styles only display="block")
     return adaptor.outerHTML(node).replace(/ data-mjx-texclass="[A-Z]+"/g, "")
