@@ -129,6 +129,7 @@ def write_fonts(target: Path, stylesheets: list[str]) -> None:
             continue
         options = subset.Options()
         options.flavor, options.layout_features, options.notdef_outline = "woff", ["*"], True
+        options.drop_tables += ["FFTM"]   # FontForge's timestamps, which fontTools cannot subset
         subsetter = subset.Subsetter(options)
         subsetter.populate(unicodes=sorted(keep))
         subsetter.subset(font)
