@@ -265,3 +265,193 @@ def test_a_build_that_failed_for_another_reason_is_not_run_again(tmp_path, capsy
     with pytest.raises(SystemExit, match="build failed for en"):
         build_book.run_builds({"en": job})
     assert "undefined label" in capsys.readouterr().err
+
+
+# --- what a build's caches depend on -------------------------------------------------------
+
+def _fake_root(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    for rel in ("code/klcourse/fit.py", "book/_ext/bilingual.py", "requirements.txt"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("v1\n")
+    return root
+
+
+def _fake_work(tmp_path: Path, root: Path) -> Path:
+    import json
+
+    work = tmp_path / "work"
+    for name in (".jupyter_cache", ".doctrees", "html"):
+        (work / "_build" / name).mkdir(parents=True)
+    (work / "fingerprint").write_text(json.dumps(build_book.fingerprints(root)))
+    return work
+
+
+def test_an_extension_change_keeps_the_executed_notebooks(tmp_path):
+    root = _fake_root(tmp_path)
+    work = _fake_work(tmp_path, root)
+    (root / "book/_ext/bilingual.py").write_text("v2\n")
+    build_book.drop_stale(work, root)
+    assert (work / "_build" / ".jupyter_cache").is_dir()
+    assert not (work / "_build" / ".doctrees").exists() and not (work / "_build" / "html").exists()
+
+
+@pytest.mark.parametrize("changed", ["code/klcourse/fit.py", "requirements.txt"])
+def test_a_package_or_environment_change_drops_the_executed_notebooks(tmp_path, changed):
+    root = _fake_root(tmp_path)
+    work = _fake_work(tmp_path, root)
+    (root / changed).write_text("v2\n")
+    build_book.drop_stale(work, root)
+    assert not (work / "_build").exists()
+
+
+def test_nothing_changed_nothing_dropped(tmp_path):
+    root = _fake_root(tmp_path)
+    work = _fake_work(tmp_path, root)
+    build_book.drop_stale(work, root)
+    assert all((work / "_build" / n).is_dir() for n in (".jupyter_cache", ".doctrees", "html"))
+
+
+# --- the student edition reuses the reader edition's outputs ----------------------------------
+
+def _code(source: str, output: str | None = None):
+    cell = nbformat.v4.new_code_cell(source)
+    if output is not None:
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=output)]
+        cell.execution_count = 1
+    return cell
+
+
+def test_outputs_are_matched_by_source_around_removed_solutions():
+    executed = nbformat.v4.new_notebook(cells=[
+        _code("x = 1", "a"), _code("print(x)", "1"), _code("solution()", "SECRET"),
+        _code("print(x)", "1 again"), nbformat.v4.new_markdown_cell("text")])
+    student_nb = nbformat.v4.new_notebook(cells=[
+        _code("x = 1"), nbformat.v4.new_markdown_cell("exercise"), _code("print(x)"), _code("print(x)")])
+    filled = build_book.outputs_by_source(executed, student_nb)
+    texts = [c.outputs[0]["text"] for c in filled.cells if c.cell_type == "code"]
+    assert texts == ["a", "1", "1 again"]
+    assert all(c.outputs == [] for c in student_nb.cells if c.cell_type == "code"), "the input is not modified"
+
+
+def test_a_student_cell_the_reader_page_lacks_is_not_guessed():
+    executed = nbformat.v4.new_notebook(cells=[_code("x = 1", "a")])
+    assert build_book.outputs_by_source(executed, nbformat.v4.new_notebook(cells=[_code("y = 2")])) is None
+
+
+# --- pins ------------------------------------------------------------------------------------
+
+import lock  # noqa: E402
+
+
+def _pins(path: Path) -> dict[str, str]:
+    return lock.pins(path.read_text(encoding="utf-8"))
+
+
+def test_every_requirement_is_pinned_exactly():
+    import re
+
+    pinned = {name.lower().replace("_", "-") for name in _pins(ROOT / "constraints.txt")}
+    for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        name = re.match(r"\s*([A-Za-z0-9._-]+)", line.split("#")[0])
+        if name:
+            assert name[1].lower().replace("_", "-") in pinned, f"{name[1]} is not in constraints.txt"
+    assert _pins(ROOT / "constraints.txt")["torch"] == "2.13.0"
+    assert "Sphinx" in _pins(ROOT / "constraints.txt") and "pydata-sphinx-theme" in _pins(ROOT / "constraints.txt")
+
+
+def test_binder_uses_the_pinned_versions():
+    binder, pinned = _pins(ROOT / "binder" / "requirements.txt"), _pins(ROOT / "constraints.txt")
+    assert set(binder) == set(lock.BINDER_PACKAGES)
+    assert all(pinned[name] == version for name, version in binder.items())
+
+
+def test_lock_drops_the_local_label_and_refuses_a_freeze_without_torch():
+    found = lock.pins("torch==2.13.0+cpu\nSphinx==7.4.7\n-e git+https://x#egg=klcourse\n")
+    assert found == {"torch": "2.13.0", "Sphinx": "7.4.7"}
+    assert lock.constraints_text(found).endswith("Sphinx==7.4.7\ntorch==2.13.0\n")
+    with pytest.raises(SystemExit, match="torch"):
+        lock.constraints_text({"Sphinx": "7.4.7"})
+
+
+# --- math typeset at build time ---------------------------------------------------------------
+
+import prerender_math  # noqa: E402
+
+MATH_PAGE = """<html><head><title>t</title></head><body>
+<p>Inline <span class="math notranslate nohighlight">\\(p &lt; q\\)</span> and
+<span class="math notranslate nohighlight">\\(x^2\\)</span>.</p>
+<div class="math notranslate nohighlight" id="equation-a">
+<span class="eqno">(1)<a class="headerlink" href="#equation-a">#</a></span>\\[D(P\\,\\|\\,Q) = \\sum_x p(x)\\]</div>
+<div class="math notranslate nohighlight">
+\\begin{align}a &amp;= b\\end{align}</div>
+<pre>\\(not math: code\\)</pre>
+</body></html>"""
+
+
+def test_find_math_reads_every_formula_unescaped():
+    assert prerender_math.find_math(MATH_PAGE) == [
+        ("p < q", False), ("x^2", False), ("D(P\\,\\|\\,Q) = \\sum_x p(x)", True), ("\\begin{align}a &= b\\end{align}", True)]
+
+
+def test_replace_math_keeps_the_wrappers_and_the_equation_number():
+    page = prerender_math.replace_math(MATH_PAGE, ["<i>1</i>", "<i>2</i>", "<i>3</i>", "<i>4</i>"], "mjx-c {}\n")
+    assert '<span class="math notranslate nohighlight"><i>1</i></span>' in page
+    assert '<span class="eqno">(1)<a class="headerlink" href="#equation-a">#</a></span><i>3</i></div>' in page
+    assert '<style id="mathjax-chtml">mjx-c {}</style>' in page
+    assert prerender_math.find_math(page) == [] and prerender_math.leftover_tex(page) == []
+
+
+def test_tex_outside_a_math_node_is_reported():
+    assert prerender_math.leftover_tex("<p>an output with \\(x\\) in it</p><pre>\\(x\\)</pre>") != []
+    assert prerender_math.leftover_tex("<p>no math</p><pre>\\(x\\)</pre>") == []
+
+
+@pytest.mark.skipif(not (prerender_math.RENDERER_DIR / "node_modules" / "mathjax-full").is_dir(),
+                    reason="MathJax for Node is not installed (make book installs it)")
+def test_mathjax_in_node_typesets_with_assistive_mathml_and_reports_tex_errors():
+    [page] = prerender_math.typeset([[("x^2", False), ("\\frac{a}{b}", True), ("\\nosuchmacro", False)]],
+                                    ["_static/mathjax-fonts"])
+    inline, display, broken = page["html"]
+    assert inline.startswith("<mjx-container") and "<mjx-assistive-mml" in inline
+    assert "<msup><mi>x</mi><mn>2</mn></msup>" in inline
+    assert 'display="true"' in display
+    assert len(page["errors"]) == 1 and "nosuchmacro" in page["errors"][0]
+    assert "font-size: 127.3%" in page["css"]            # the browser's scale with this theme
+    assert "_static/mathjax-fonts/MathJax_Main-Regular.woff" in page["css"]
+
+
+# --- icon font -------------------------------------------------------------------------------
+
+import theme_fixes  # noqa: E402
+
+
+def test_unused_icon_rules_go_and_grouped_rules_stay_whole():
+    css = ('.x{a:b}.fa-bars:before,.fa-navicon:before{content:"\\f0c9"}'
+           '.fa-zz:before{content:"\\f111"}.fa-0:before{content:"\\30 "}.y{c:d}')
+    kept = '.x{a:b}.fa-bars:before,.fa-navicon:before{content:"\\f0c9"}.y{c:d}'
+    assert theme_fixes.trim_icon_css(css, {"bars"}) == kept       # the page uses the first name
+    assert theme_fixes.trim_icon_css(css, {"navicon"}) == kept
+    assert theme_fixes.used_icon_classes(['<i class="fas fa-language"></i>', "x.classList.add('fa-sun')"]) == \
+        {"language", "sun"}
+
+
+def test_an_opaque_rgba_png_is_written_again_as_the_same_rgb_pixels(tmp_path):
+    from PIL import Image, ImageChops
+
+    noise = Image.effect_noise((64, 48), 60).convert("RGB")
+    opaque, clear = tmp_path / "opaque.png", tmp_path / "clear.png"
+    noise.convert("RGBA").save(opaque)
+    with_alpha = noise.convert("RGBA")
+    with_alpha.putpixel((0, 0), (1, 2, 3, 128))
+    with_alpha.save(clear)
+    assert theme_fixes.opaque_png(opaque) and not theme_fixes.opaque_png(clear)
+    with Image.open(opaque) as image:
+        assert image.mode == "RGB" and ImageChops.difference(image, noise).getbbox() is None
+    with Image.open(clear) as image:
+        assert image.mode == "RGBA"
+
+
+def test_math_font_characters_are_read_from_the_stylesheet():
+    css = 'mjx-c.mjx-c1D465.TEX-I::before{padding:0;content:"x";}mjx-c.mjx-c2211::before{content:"\\2211";}'
+    assert prerender_math.characters(css) == {ord("x"), 0x2211}

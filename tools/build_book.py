@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -93,23 +94,50 @@ def edition_config(config: dict, lang: str, root: Path = ROOT, student: bool = F
     return cfg
 
 
-def fingerprint(root: Path = ROOT) -> str:
-    """Hash of what executed outputs depend on beyond the pages themselves."""
+# What a build's cached results depend on beyond the pages themselves. Executed outputs (the
+# jupyter-cache) depend on the package and the pinned environment; the parsed pages (Sphinx's
+# doctrees) and the HTML also on the extensions, the bibliography and the math renderer. A change
+# drops only what depends on it: editing an extension does not execute the chapters again.
+EXECUTION_INPUTS = ("code/klcourse/**/*.py", "code/pyproject.toml", "requirements.txt", "constraints.txt")
+RENDERING_INPUTS = ("book/_ext/*.py", "book/references.bib", "tools/mathjax/render_math.js",
+                    "tools/mathjax/package-lock.json")
+
+
+def fingerprint(patterns: tuple[str, ...] = EXECUTION_INPUTS, root: Path = ROOT) -> str:
+    """Hash of the files that ``patterns`` name (relative to ``root``)."""
     h = hashlib.sha256()
-    for path in sorted([*root.glob("code/klcourse/**/*.py"), *root.glob("book/_ext/*.py"),
-                        root / "book" / "references.bib"]):
+    for path in sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()}):
         h.update(path.relative_to(root).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def fingerprints(root: Path = ROOT) -> dict[str, str]:
+    return {"execution": fingerprint(EXECUTION_INPUTS, root), "rendering": fingerprint(RENDERING_INPUTS, root)}
+
+
+def drop_stale(work: Path, root: Path = ROOT) -> None:
+    """Remove the cached results in ``work`` whose inputs changed since its last good build."""
+    stamp = work / "fingerprint"
+    if not stamp.exists():
+        return
+    try:
+        old = json.loads(stamp.read_text())
+    except ValueError:          # an older build's single hash: drop everything
+        old = {}
+    now = fingerprints(root)
+    if old.get("execution") != now["execution"]:
+        shutil.rmtree(work / "_build", ignore_errors=True)      # executed outputs may be stale
+    elif old.get("rendering") != now["rendering"]:
+        for name in (".doctrees", "html"):                      # keep .jupyter_cache
+            shutil.rmtree(work / "_build" / name, ignore_errors=True)
 
 
 def prepare_edition(lang: str, config: dict, toc: dict, source: Path, work: Path,
                     student: bool = False) -> list[str]:
     """Write one edition's config and toc into ``work``; return its jupyter-book command."""
     work.mkdir(parents=True, exist_ok=True)
-    stamp = work / "fingerprint"
-    if stamp.exists() and stamp.read_text() != fingerprint():
-        shutil.rmtree(work / "_build", ignore_errors=True)  # executed outputs may be stale
+    drop_stale(work)
     cfg_path, toc_path = work / "_config.yml", work / "_toc.yml"
     cfg_path.write_text(yaml.safe_dump(edition_config(config, lang, student=student), allow_unicode=True),
                         encoding="utf-8")
@@ -119,11 +147,90 @@ def prepare_edition(lang: str, config: dict, toc: dict, source: Path, work: Path
             "-W", "-n", "--keep-going"]
 
 
+# --- the student edition reuses the reader edition's executed notebooks -------------------------
+# The student sources are the reader sources minus the solutions, so each of their code cells is
+# a code cell of the reader page, with the same source, in the same order. Executing the chapters
+# again (44 s) would only compute the same outputs: instead, each student notebook is put in the
+# student build's jupyter-cache with the outputs of the reader's executed cells, matched by
+# source, and Sphinx finds it there. A student notebook that cannot be matched (the reader
+# edition was not built, or its cache is stale) is executed by the student build as before.
+
+def _read_as_myst_nb(md: Path):
+    """The notebook myst-nb reads from a MyST Markdown page (what jupyter-cache hashes)."""
+    from myst_nb.core.read import read_myst_markdown_notebook
+
+    return read_myst_markdown_notebook(md.read_text(encoding="utf-8"), add_source_map=True, path=md)
+
+
+def outputs_by_source(executed, notebook):
+    """``notebook`` with the outputs of ``executed``'s code cells of the same source, in order;
+    None if one of its code cells has no such cell left in ``executed``."""
+    import copy
+
+    queue = [c for c in executed.cells if c.cell_type == "code"]
+    result = copy.deepcopy(notebook)
+    for cell in result.cells:
+        if cell.cell_type != "code":
+            continue
+        while queue and queue[0].source != cell.source:
+            queue.pop(0)            # a solution cell: the student page does not have it
+        if not queue:
+            return None
+        match = queue.pop(0)
+        cell.outputs, cell.execution_count = copy.deepcopy(match.outputs), match.execution_count
+    result.metadata.update({k: v for k, v in executed.metadata.items() if k in ("kernelspec", "language_info")})
+    return result
+
+
+def reuse_reader_outputs(reader_source: Path, reader_work: Path, student_source: Path,
+                         student_work: Path) -> list[str]:
+    """Fill the student build's cache from the reader build's; return the pages reused."""
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    reader_db = reader_work / "_build" / ".jupyter_cache"
+    stamp = reader_work / "fingerprint"
+    if not (reader_db.is_dir() and stamp.exists()
+            and json.loads(stamp.read_text()).get("execution") == fingerprints()["execution"]):
+        return []
+    reader, student = get_cache(str(reader_db)), get_cache(str(student_work / "_build" / ".jupyter_cache"))
+    reused = []
+    for md in sorted(student_source.glob("*.md")):
+        notebook = _read_as_myst_nb(md)
+        if not any(c.cell_type == "code" for c in notebook.cells):
+            continue
+        try:
+            student.match_cache_notebook(notebook)
+            reused.append(md.stem)          # already there from an earlier student build
+            continue
+        except KeyError:
+            pass
+        try:
+            _, executed = reader.merge_match_into_notebook(_read_as_myst_nb(reader_source / md.name))
+        except KeyError:
+            continue
+        filled = outputs_by_source(executed, notebook)
+        if filled is not None:
+            student.cache_notebook_bundle(CacheBundleIn(filled, str(md), data={"reused_from": str(reader_source / md.name)}),
+                                          check_validity=False, overwrite=True)
+            reused.append(md.stem)
+    return reused
+
+
 # A kernel is told its ports by jupyter_client, which finds free ones and releases them before the
 # kernel binds them; a kernel started at the same moment by the other edition's build can take one
 # first (jupyter/jupyter_client's known race: nteract/papermill#511). The kernel then dies with
 # "Address already in use" before running any cell. Nothing about the book is wrong when that
 # happens, so that edition is built again; executed notebooks are cached, so the retry is quick.
+#
+# Why a retry and not kernels that cannot clash (IPC transport, or a port range per edition):
+# myst-nb executes through jupyter-cache, which calls nbclient with no kernel manager and no
+# configuration, and nbclient creates a KernelManager with an empty traitlets config (it reads no
+# config file), so neither the transport nor the ports can be set from the book's build without
+# patching those libraries' classes at run time, which an upgrade would silently undo. A retry
+# of one edition costs seconds and cannot hide a real failure: it happens only on this one
+# message, at most PORT_RACE_RETRIES times, and the student edition runs no kernel at all when
+# it reuses the reader edition's outputs.
 PORT_RACE = ("Address already in use", "in _try_bind_socket")
 PORT_RACE_RETRIES = 2
 
@@ -168,7 +275,7 @@ def run_builds(jobs: dict[str, tuple[list[str], Path]]) -> dict[str, float]:
                 failed.append(lang)
                 print(text, file=sys.stderr)
             else:
-                (work / "fingerprint").write_text(fingerprint())
+                (work / "fingerprint").write_text(json.dumps(fingerprints()))
         time.sleep(0.2)
     if failed:
         raise SystemExit(f"build failed for {', '.join(failed)}: warnings are errors; see the log above")
@@ -247,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output folder (default _build/html or _build/student)")
     parser.add_argument("--pages", nargs="*", help="build only these chapters (and the root page): "
                         "a quick preview while writing one chapter")
+    parser.add_argument("--execute", action="store_true",
+                        help="student edition: execute its chapters rather than reuse the reader edition's outputs")
     parser.add_argument("--work", type=Path, default=ROOT / "_build" / "editions",
                         help="folder for each edition's Sphinx build and execution cache")
     args = parser.parse_args(argv)
@@ -270,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
             source = student_edition.strip_solutions(source, work / "source")
         sources[lang] = source
         jobs[lang] = (prepare_edition(lang, config, toc, source, work, student=args.student), work)
+        if args.student and not args.execute:
+            reused = reuse_reader_outputs(ROOT / "book" / lang, args.work.resolve() / f"html-{lang}", source, work)
+            print(f"[{lang}] student edition: executed outputs of the reader edition reused for "
+                  f"{', '.join(reused) or 'no page'}")
     timings = run_builds(jobs)
     for lang, (_, work) in jobs.items():
         target = out / lang

@@ -17,7 +17,8 @@ Jupyter Book 1.x lacks for that:
 It also fills in interface strings that Sphinx's own catalogue leaves untranslated (Sphinx
 then ships them as "" in translations.js, and the Japanese search page showed no "found N
 pages" line), and loads :mod:`theme_fixes` (small fixes to the theme that the browser tests
-found; the language switcher opening in the same tab is one of them).
+found; the language switcher opening in the same tab is one of them) and :mod:`prerender_math`
+(the math is typeset at build time: no page loads MathJax).
 """
 
 from __future__ import annotations
@@ -168,4 +169,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", _fill_translations)
     ja_search.register()
     app.setup_extension("theme_fixes")
+    app.setup_extension("prerender_math")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -24,7 +24,7 @@ EDITIONS = ("en", "ja")
 LOCALES = {"en": "en-US", "ja": "ja-JP"}
 NOT_PAGES = {"genindex.html", "search.html"}
 VIEWPORT = {"width": 1280, "height": 900}
-MAX_PAGE_BYTES = 3_000_000   # what one page may transfer on a cold load
+MAX_PAGE_BYTES = 1_500 * 1024   # what one page may transfer on a cold load (issue 11: 1,500 KiB)
 
 
 # --- what is in the site -----------------------------------------------------------------

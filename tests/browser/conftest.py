@@ -196,6 +196,10 @@ _INSPECT = """async () => {
     math: {
       nodes: mathNodes.length, mathjax,
       containers: document.querySelectorAll('mjx-container').length,
+      assistive: document.querySelectorAll('mjx-container mjx-assistive-mml math').length,
+      // a character MathJax's CSS gives no glyph has no ::before content
+      unstyled: [...document.querySelectorAll('mjx-container mjx-c')].filter((c) =>
+          !getComputedStyle(c, '::before').content || getComputedStyle(c, '::before').content === 'none').length,
       untypeset: mathNodes.filter((n) => !n.querySelector('mjx-container')).map((n) => n.textContent.slice(0, 80)),
       errors: [...document.querySelectorAll('mjx-merror, merror')].map((n) =>
           (n.getAttribute('data-mjx-error') || n.getAttribute('title') || n.textContent).slice(0, 120)),
