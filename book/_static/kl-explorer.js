@@ -94,15 +94,13 @@
   function gk15(f, a, b, n, fx) {
     const c = 0.5 * (a + b), h = 0.5 * (b - a);
     const k = new Float64Array(n), g = new Float64Array(n);
-    for (let j = 0; j < 8; j++) {
-      const xs = j === 7 ? [c] : [c - h * XGK[j], c + h * XGK[j]];
-      for (const x of xs) {
-        fx.fill(0);
-        f(x, fx);
-        for (let i = 0; i < n; i++) {
-          k[i] += WGK[j] * fx[i];
-          if (j % 2 === 1) g[i] += WG[(j - 1) / 2] * fx[i];
-        }
+    for (let j = 0; j < 15; j++) { // nodes c - h XGK[0..6], c, c + h XGK[6..0]
+      const r = j < 7 ? j : j === 7 ? 7 : 14 - j, x = j < 7 ? c - h * XGK[r] : c + h * XGK[r];
+      fx.fill(0);
+      f(x, fx);
+      for (let i = 0; i < n; i++) {
+        k[i] += WGK[r] * fx[i];
+        if (r % 2 === 1) g[i] += WG[(r - 1) / 2] * fx[i];
       }
     }
     let err = 0;
@@ -158,9 +156,9 @@
     }
     const lc = w.map((v, k) => Math.log(v) - Math.log(s[k]) - LOG_SQRT_2PI); // [K] log(w_k / (s_k sqrt(2 pi)))
     const T = { K, w, m, s, cache: {} };
+    const l = new Float64Array(K); // scratch
     T.logp = (x) => {
       let top = -Infinity;
-      const l = new Array(K);
       for (let k = 0; k < K; k++) { const z = (x - m[k]) / s[k]; l[k] = lc[k] - 0.5 * z * z; if (l[k] > top) top = l[k]; }
       if (top === -Infinity) return top;
       let sum = 0;
@@ -225,7 +223,7 @@
 
   /** Integrals over x of an integrand of (p, q): panels at the model's and the target's features. */
   function quad(T, mu, sigma, both, tol, body, n) {
-    const zs = [-10, -5, -2.5, -1, 0, 1, 2.5, 5, 10];
+    const zs = tol < 1e-7 ? [-10, -5, -2.5, -1, 0, 1, 2.5, 5, 10] : [-10, -3, 0, 3, 10];
     let pts = zs.map((z) => mu + z * sigma);
     let lo = mu - 10 * sigma, hi = mu + 10 * sigma;
     if (both) { pts = pts.concat(T.points); lo = Math.min(lo, T.lo); hi = Math.max(hi, T.hi); }
@@ -494,22 +492,27 @@
     return out;
   }
 
-  /** Local minima: the mesh's interior cells below their 8 neighbours, each polished by a fit (klcourse.local_minima). */
-  function localMinima(T, name, alpha, mus, logSigmas, L) {
+  /** Local minima: mesh points no higher than their 4 neighbours (klcourse.local_minima takes 8; 4
+   *  also catch a minimum in a valley that runs between mesh points), the mesh's edge included,
+   *  each taken by a fit to the minimum of its basin; saddles and duplicates dropped. */
+  function localMinima(T, name, alpha, mus, logSigmas, L, coarse) {
     const nx = mus.length, ny = logSigmas.length, cands = [];
-    for (let j = 1; j < ny - 1; j++) for (let i = 1; i < nx - 1; i++) {
+    for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
       const v = L[j * nx + i];
       let low = Number.isFinite(v);
-      for (let dj = -1; dj <= 1 && low; dj++) for (let di = -1; di <= 1; di++) {
-        if ((di || dj) && !(v < L[(j + dj) * nx + i + di])) { low = false; break; }
+      for (const [di, dj] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) {
+        const jj = j + dj, ii = i + di;
+        if (jj >= 0 && jj < ny && ii >= 0 && ii < nx && !(v <= L[jj * nx + ii])) low = false;
       }
       if (low) cands.push([v, mus[i], Math.exp(logSigmas[j])]);
     }
     cands.sort((u, v) => u[0] - v[0]);
+    if (coarse) return cands.filter(([, mu, s]) => mu > mus[0] && mu < mus[nx - 1] && s > Math.exp(logSigmas[0]) && s < Math.exp(logSigmas[ny - 1])).slice(0, 6).map(([, mu, sigma]) => ({ mu, sigma }));
     const found = [];
-    for (const [, mu, sigma] of cands.slice(0, 6)) {
+    for (const [, mu, sigma] of cands.slice(0, 10)) {
       const f = fitGaussian(T, name, mu, sigma, "log_sigma", alpha, { quadTol: 1e-11, maxSteps: 300 });
-      if (f.isMinimum && !found.some((o) => Math.abs(o.mu - f.mu) < 1e-3 * (1 + Math.abs(f.mu)) && Math.abs(Math.log(o.sigma / f.sigma)) < 1e-3)) found.push(f);
+      const inside = f.mu >= X_RANGE[0] && f.mu <= X_RANGE[1] && Math.log(f.sigma) >= LOG_S_RANGE[0] && Math.log(f.sigma) <= LOG_S_RANGE[1];
+      if (f.isMinimum && inside && !found.some((o) => Math.abs(o.mu - f.mu) < 1e-3 * (1 + Math.abs(f.mu)) && Math.abs(Math.log(o.sigma / f.sigma)) < 1e-3)) found.push(f);
     }
     return found;
   }
@@ -647,8 +650,8 @@
         const alpha = pn.name === "alpha" ? st.alpha : undefined;
         pn.mus = mus; pn.lss = lss;
         pn.L = landscape(T, pn.name, alpha, mus, lss, 1e-5);
-        pn.minima = coarse && pn.minima ? pn.minima : localMinima(T, pn.name, alpha, mus, lss, pn.L);
-        pn.fit = fitGaussian(T, pn.name, st.mu0, st.sigma0, st.param, alpha, { quadTol: coarse ? 1e-9 : 1e-13 });
+        pn.minima = localMinima(T, pn.name, alpha, mus, lss, pn.L, coarse);
+        pn.fit = fitGaussian(T, pn.name, st.mu0, st.sigma0, st.param, alpha, coarse ? { quadTol: 1e-7, tol: 1e-6 } : {});
         pn.at = 1;
         pn.image = null;
       });
