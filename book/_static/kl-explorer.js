@@ -123,9 +123,10 @@
     const tol = Math.max(absTol, relTol * scale);
     const stack = [];
     first.forEach((r, i) => stack.push([points[i], points[i + 1], r, 0]));
+    let budget = 4000; // panels: a bound on the work where the integral is ~0 or not smooth
     while (stack.length) {
       const [a, b, [k, err], depth] = stack.pop();
-      if (err <= tol * (b - a) / span || depth >= 40 || !(err === err)) {
+      if (err <= tol * (b - a) / span || depth >= 40 || !(err === err) || --budget <= 0) {
         for (let i = 0; i < n; i++) total[i] += k[i];
         continue;
       }
@@ -198,7 +199,7 @@
   /** -h(P) = int p log p, by quadrature (a constant of the target: forward KL's first term). */
   function negEntropy(T) {
     if (T.cache.negH === undefined) {
-      T.cache.negH = integrate((x, o) => { const l = T.logp(x); if (l > -Infinity) o[0] = Math.exp(l) * l; }, T.points, 1, 1e-14, 1e-300)[0];
+      T.cache.negH = integrate((x, o) => { const l = T.logp(x); if (l > -Infinity) o[0] = Math.exp(l) * l; }, T.points, 1, 1e-14, 1e-17)[0];
     }
     return T.cache.negH;
   }
@@ -212,7 +213,7 @@
         if (F <= 0 || S <= 0) return;
         const z = F <= S ? ndtriLower(F) : -ndtriLower(S);
         o[0] = (x - T.m1) * z * Math.exp(T.logp(x));
-      }, T.points, 1, 1e-14, 1e-300)[0];
+      }, T.points, 1, 1e-14, 1e-17)[0];
     }
     return T.cache.c;
   }
@@ -232,7 +233,7 @@
     return integrate((x, out) => {
       const z = (x - mu) / sigma, lq = -0.5 * z * z - lsig - LOG_SQRT_2PI, lp = T.logp(x);
       body(lp, lq, z / sigma, (z * z - 1) / sigma, out);
-    }, sortedUnique(pts, lo, hi), n, tol, 1e-300);
+    }, sortedUnique(pts, lo, hi), n, tol, 1e-3 * tol);
   }
 
   const OBJECTIVES = {
@@ -300,7 +301,7 @@
           const z = (x - mu) / sigma, q = Math.exp(-0.5 * z * z - lsig - LOG_SQRT_2PI), d = q - Math.exp(T.logp(x));
           const g = d > 0 ? q : d < 0 ? -q : 0;
           out[0] = Math.abs(d); out[1] = g * z / sigma; out[2] = g * (z * z - 1) / sigma;
-        }, sortedUnique(pts, lo, hi), 3, o.tol, 1e-300);
+        }, sortedUnique(pts, lo, hi), 3, o.tol, 1e-3 * o.tol);
       },
     },
     cosine: {
