@@ -724,7 +724,7 @@
     }
 
     const colourOf = (name) => (st.compare ? COLOURS[name] : COLOURS.other);
-    const visibleUpTo = (pn) => Math.min(pn.fit.path.length - 1, Math.floor(pn.at * (pn.fit.path.length - 1)));
+    const visibleUpTo = (pn) => Math.max(0, Math.min(pn.fit.path.length - 1, Math.floor(pn.at * (pn.fit.path.length - 1))));
 
     function paintDensities() {
       const ctx = densCanvas.getContext("2d"), f = frame(densCanvas);
@@ -841,7 +841,7 @@
       if (reduced) { panels.forEach((pn) => { pn.at = 1; }); paint(); return; }
       const t0 = performance.now(), dur = 1200;
       const step = (now) => {
-        const u = Math.min(1, (now - t0) / dur);
+        const u = Math.min(1, Math.max(0, (now - t0) / dur)); // a frame's time can precede t0
         panels.forEach((pn) => { pn.at = 1 - (1 - u) ** 2; });
         paint();
         anim = u < 1 ? requestAnimationFrame(step) : null;

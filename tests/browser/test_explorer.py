@@ -305,7 +305,8 @@ def test_pointer_sets_the_start_and_edits_the_target(explorer):
 @pytest.mark.parametrize("rel", _pages())
 @pytest.mark.parametrize("width", [1280, 400])
 def test_usable_at_width_and_screenshot(explorer, rel, width):
-    page, log = explorer(rel, viewport={"width": width, "height": 900})
+    page, log = explorer(rel)
+    page.set_viewport_size({"width": width, "height": 900})
     page.wait_for_timeout(1500)   # the flow's animation
     root = page.locator(".kl-explorer")
     root.scroll_into_view_if_needed()
