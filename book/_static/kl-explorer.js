@@ -672,7 +672,8 @@
     }
 
     function layout() {
-      const W = Math.max(280, Math.min(root.clientWidth || 640, 900));
+      const cs = getComputedStyle(root), inner = root.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+      const W = Math.max(260, Math.min(inner || 640, 900));
       size(densCanvas, W, Math.round(Math.min(220, Math.max(150, W * 0.3))));
       const two = panels.length > 1 && W >= 560, pw = two ? Math.floor((W - 12) / 2) : W;
       panels.forEach((pn) => size(pn.canvas, pw, Math.round(Math.min(260, Math.max(170, pw * 0.55)))));
@@ -868,9 +869,9 @@
     // --- pointer and keyboard
     function bindLandscape(pn) {
       const setStart = (ev) => {
-        const rect = pn.canvas.getBoundingClientRect(), f = frame(pn.canvas);
-        st.mu0 = Math.min(X_RANGE[1], Math.max(X_RANGE[0], round(pxToX(f, ev.clientX - rect.left), 0.05)));
-        const s = Math.exp(Math.min(LOG_S_RANGE[1], Math.max(LOG_S_RANGE[0], pxToLs(f, ev.clientY - rect.top))));
+        const rect = pn.canvas.getBoundingClientRect(), f = frame(pn.canvas), k = f.w / rect.width;
+        st.mu0 = Math.min(X_RANGE[1], Math.max(X_RANGE[0], round(pxToX(f, (ev.clientX - rect.left) * k), 0.05)));
+        const s = Math.exp(Math.min(LOG_S_RANGE[1], Math.max(LOG_S_RANGE[0], pxToLs(f, (ev.clientY - rect.top) * k))));
         st.sigma0 = +s.toPrecision(2);
       };
       pn.canvas.addEventListener("pointerdown", (ev) => {
@@ -896,7 +897,8 @@
 
     let drag = null;
     densCanvas.addEventListener("pointerdown", (ev) => {
-      const rect = densCanvas.getBoundingClientRect(), x = ev.clientX - rect.left, y = ev.clientY - rect.top;
+      const rect = densCanvas.getBoundingClientRect(), k = frame(densCanvas).w / rect.width;
+      const x = (ev.clientX - rect.left) * k, y = (ev.clientY - rect.top) * k;
       let best = null;
       st.comps.forEach((c, k) => {
         const h = c.handles, dc = Math.hypot(x - h.x, y - h.y), dw = Math.hypot(x - h.xw, y - h.yw);
@@ -910,7 +912,7 @@
     densCanvas.addEventListener("pointermove", (ev) => {
       if (!drag) return;
       const rect = densCanvas.getBoundingClientRect(), f = frame(densCanvas), c = st.comps[drag.k];
-      const x = pxToX(f, ev.clientX - rect.left), y = (f.y1 - (ev.clientY - rect.top)) / (f.y1 - f.y0) * frozenY;
+      const k = f.w / rect.width, x = pxToX(f, (ev.clientX - rect.left) * k), y = (f.y1 - (ev.clientY - rect.top) * k) / (f.y1 - f.y0) * frozenY;
       if (drag.part === "centre") {
         c.m = Math.min(17, Math.max(-12, round(x, 0.1)));
         if (st.comps.length > 1) setWeight(drag.k, y * c.s * Math.sqrt(2 * Math.PI));
