@@ -530,7 +530,7 @@
       landscapeOf: "Loss landscape of {name} over the (μ, σ) plane, log σ axis. Click to choose the start; arrows move it.",
       start: "start", minima: "local minima", muAxis: "μ", sigmaAxis: "σ (log axis)", x: "x",
       readout: "{name}: start μ₀ = {mu0}, σ₀ = {sigma0}; now μ = {mu}, σ = {sigma}, value {value}",
-      nMinima: "{n} local minima", python: "Python that reproduces the fit",
+      nMinima: "local minima: {n}", python: "Python that reproduces the fit",
       names: { forward_kl: "forward KL, KL(P‖Q)", reverse_kl: "reverse KL, KL(Q‖P)", alpha: "α-divergence", js: "JS divergence",
         hellinger: "squared Hellinger", mse: "MSE, ∫(p − q)²", l1: "L1, ∫|p − q|", cosine: "cosine similarity (maximised)", wasserstein: "Wasserstein W2" },
     },
