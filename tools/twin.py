@@ -492,10 +492,23 @@ class Writer:
             return out
         if name == "math":
             return f"$$\n{body}\n$$"
+        if name == "kl-explorer":
+            # the explorer is JavaScript on the HTML page (book/_ext/explorer.py); a notebook
+            # cannot run it, so the twin says where it lives and what replaces it here
+            url = self.ctx.edition.url(self.ctx.page, "kl-explorer")
+            return _prefix(EXPLORER_NOTE[self.ctx.edition.lang].format(url=url), "> ")
         if name in ("code-block", "code", "sourcecode"):
             fence = _fence_for(body)
             return f"{fence}{argument}\n{body}\n{fence}"
         self.fail(node, f"directive {{{name}}}")
+
+
+EXPLORER_NOTE = {
+    "en": ("**Interactive explorer.** The explorer runs in your browser on [this page of the book]"
+           "({url}), with no kernel. Here, `kc.fit_gaussian` does the same fits."),
+    "ja": ("**インタラクティブな探索ツール**　探索ツールは[本の同じページ]({url})でブラウザだけで動く"
+           "（カーネル不要）。このノートブックでは `kc.fit_gaussian` で同じフィットを計算できる。"),
+}
 
 
 def _prefix(text: str, prefix: str) -> str:

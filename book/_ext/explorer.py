@@ -57,7 +57,7 @@ def _visit_html(self, node: kl_explorer) -> None:
     lang = "ja" if (self.config.language or "en").startswith("ja") else "en"
     attrs = " ".join(f'data-{key}="{html.escape(str(node[key]))}"'
                      for key in ("objective", "mu0", "sigma0", "compare"))
-    self.body.append(f'<div class="kl-explorer" lang="{lang}" {attrs}>'
+    self.body.append(f'<div id="kl-explorer" class="kl-explorer" lang="{lang}" {attrs}>'
                      f'<noscript><p>{html.escape(NOSCRIPT[lang])}</p></noscript></div>\n')
     raise nodes.SkipNode
 
