@@ -284,6 +284,12 @@ def _default_grid(dist, models, smooth=True, sharp_log_p=False):
     hi = max([hi] + [m + _Z_TAIL * s for m, s in models])
     scales = [s for s in scales + [s for _, s in models] if s is not None and s > 0]
     n = math.ceil((hi - lo) / (min(scales) * (_SPACING_SMOOTH if smooth else _SPACING_KINKED))) + 1
+    if (hi - lo) / (_MAX_NODES - 1) > min(scales):  # even capped, the spacing would not resolve the narrowest scale
+        raise ValueError(
+            f"cannot choose a default grid for {type(dist).__name__}: covering all but {_TAIL_MASS:g} of its mass needs "
+            f"[{lo:.3g}, {hi:.3g}], too wide for spacing {min(scales):.3g} with {_MAX_NODES} nodes (heavy tails?); "
+            "pass grid=Grid.uniform(lo, hi, n) and read the value as the divergence restricted to that range"
+        )
     return Grid.uniform(lo, hi, min(max(n, _MIN_NODES), _MAX_NODES))
 
 
