@@ -30,7 +30,7 @@ _MAX_HISTORY = 200  # rows kept in FitResult.history: enough for a smooth path i
 # Below this many model-density evaluations per step (rows × grid nodes) the work runs on one
 # intra-op thread: torch's other threads would spin waiting for work that takes microseconds,
 # and under load they steal the cores the work needs (a fit took 350 ms instead of 5 ms).
-_ONE_THREAD_BELOW = 500_000
+_ONE_THREAD_BELOW = 100_000_000
 
 
 @contextmanager
