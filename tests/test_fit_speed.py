@@ -16,7 +16,7 @@ import klcourse._flow as flow_module
 import klcourse._fit as fit_module
 import klcourse._objectives as objectives_module
 from klcourse import FitOptions, Grid, basins, bimodal_target, fit_gaussian, gaussian_mixture, normal, objective_value
-from reference_flows import mse_flow_scipy
+from reference_flows import mse_flow_scipy, mse_path_scipy
 
 P = bimodal_target()
 P2 = gaussian_mixture([0.3, 0.7], [-3.0, 4.0], [0.3, 2.0])
@@ -133,6 +133,10 @@ def _battery():
         fit = fit_gaussian(P, "mse", mu0, 1.0, parameterization=par, rtol=1e-3)
         if abs(fit.mu - mse_flow_scipy(mu0, 1.0, par)) > 1e-4:
             return f"basin edge at {mu0}"
+    path = fit_gaussian(P, "mse", -3.0, 1.0, parameterization="sigma", rtol=1e-3).history[:, :2]
+    scipy_path = mse_path_scipy(-3.0, 1.0, np.concatenate([[0.0], np.geomspace(1e-3, 1e4, 20000)]))
+    if max(np.hypot(*(scipy_path - point).T).min() for point in path) > 0.02:  # 0.0045 as shipped
+        return "path off the flow"
     fit = fit_gaussian(P, "forward_kl", 0.0, 1.0)
     if not fit.grad_norm < 1e-11 or abs(fit.sigma - math.sqrt(57.25)) > 1e-10:
         return "polish"

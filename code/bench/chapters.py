@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 
-def run_chapter(path, timeout=600):
+def run_chapter(path, timeout=1800):
     """Execute the chapter at ``path``: (seconds for all cells, [seconds per code cell], {glue name: text/plain})."""
     import jupytext
     from nbclient import NotebookClient
@@ -35,8 +35,8 @@ def run_chapter(path, timeout=600):
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             name = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name is not None:
-                glued[name] = out.get("data", {}).get("text/plain")
+            if name is not None:  # myst-nb stores the value under a prefixed mime type
+                glued[name] = next((v for k, v in out.get("data", {}).items() if k.endswith("text/plain")), None)
     return total, cells, glued
 
 

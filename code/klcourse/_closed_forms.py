@@ -94,7 +94,11 @@ def closed_form(name, p, q, **kw):
     "bhattacharyya" (-log BC), "renyi" (order ``alpha`` >= 0), "alpha" (Amari, any real
     ``alpha``, (1 - ∫ p^α q^(1-α))/(α(1-α))) and "wasserstein2" (W2 = sqrt(Δμ² + Δσ²)).
     All Normal formulas come from log ∫ p^α q^(1-α) (Gil, Alajaji & Linder, Information
-    Sciences 249, 2013). Lookup walks the MROs of type(p) and type(q); a missing rule raises
+    Sciences 249, 2013). Registered for p a Normal or a 1-D mixture of Normals
+    (``MixtureSameFamily``) and q a (batched) Normal, for ``fit_gaussian``:
+    "l2_distance_squared" (∫(p - q)²), "cosine_similarity", "cross_entropy" (-E_p[log q]) and,
+    for a mixture, "wasserstein2", all from ∫ N(x; a, s²) N(x; b, t²) dx = N(a; b, s² + t²)
+    and p's moments. Lookup walks the MROs of type(p) and type(q); a missing rule raises
     a ``ValueError`` listing what is registered.
 
     Examples
