@@ -387,7 +387,7 @@ def _gauss_overlap(a, b, var):
 
 def _mixture_self_overlap(w, m, s):
     """∫ p² = Σ_jk w_j w_k N(m_j; m_k, s_j² + s_k²)."""
-    v = s[:, None] ** 2 + s[None, :] ** 2  # [K, K]
+    v = s[:, None] * s[:, None] + s[None, :] * s[None, :]  # [K, K]
     return (w[:, None] * w[None, :] * _gauss_overlap(m[:, None], m[None, :], v)).sum()
 
 

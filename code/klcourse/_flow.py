@@ -47,6 +47,11 @@ _BETWEEN = (0.25, 0.5, 0.75)
 _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
 
 
+_STENCIL = torch.tensor(
+    [[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [-1, -1], [1, -1], [-1, 1]], dtype=torch.float64
+)  # [9, 2]: the centre, the four axis neighbours, the four diagonals
+
+
 class Problem:
     """The loss (objective as minimised) as a function of θ [B, 2] in one parameterisation."""
 
@@ -91,10 +96,7 @@ class Problem:
             h = torch.stack([h[:, 0].clamp_min(wide), h[:, 1].clamp_min(wide / (theta[:, 1].exp() if self.log else 1.0))], -1)
         if not self.log:
             h = torch.stack([h[:, 0], torch.minimum(h[:, 1], _SIGMA_STEP_FRACTION * theta[:, 1])], -1)
-        offsets = torch.tensor(
-            [[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [-1, -1], [1, -1], [-1, 1]], dtype=theta.dtype, device=theta.device
-        )  # [9, 2]
-        rows = theta[:, None, :] + offsets * h[:, None, :]  # [B, 9, 2]
+        rows = theta[:, None, :] + _STENCIL.to(theta) * h[:, None, :]  # [B, 9, 2]
         with torch.no_grad():
             L = self.loss(rows.reshape(-1, 2)).reshape(-1, 9)  # [B, 9]
         h0, h1 = h[:, 0], h[:, 1]
