@@ -17,7 +17,7 @@ from torch.distributions import Distribution, Normal
 
 from ._flow import Problem, first_order, flow
 from ._flow_one import flow_one
-from ._objectives import OBJECTIVES, Objective, _check_objective, _device_of, _evaluator, _is_smooth, _tabulate_target
+from ._objectives import OBJECTIVES, Objective, _check_objective, _device_of, _evaluator, _is_smooth
 from ._validate import check_positive_int, check_real_scalar
 
 __all__ = ["OBJECTIVES", "Objective", "FitOptions", "FitResult", "fit_gaussian", "objective_value"]

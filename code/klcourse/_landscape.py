@@ -247,11 +247,6 @@ def _off_saddle(fit):
     return out
 
 
-def _grid_of(table):
-    """The Grid a table was tabulated on (shared by every fit that follows)."""
-    return Grid(table.x, table.w)
-
-
 @dataclass(frozen=True, repr=False)
 class Basins:
     """Where the gradient flow from each start ends: the result of :func:`basins`.

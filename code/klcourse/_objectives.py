@@ -356,23 +356,6 @@ def _device_of(dist):
     return tensors[0].device if tensors else torch.device("cpu")
 
 
-def _check_device(device):
-    """None → CPU; a CUDA device only when CUDA is available."""
-    device = torch.device("cpu" if device is None else device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device must be available on this machine; got {str(device)!r} but CUDA is not available")
-    return device
-
-
-def _check_dtype(dtype):
-    """float64 (default) or float32."""
-    if dtype not in (torch.float64, torch.float32):
-        raise ValueError(f"dtype must be torch.float64 or torch.float32; got {dtype!r}")
-    return dtype
-
-
-
-
 # ----------------------------------------------------------------------------- one evaluator per (target, objective)
 
 
