@@ -317,7 +317,8 @@ def fit_gaussian(
         (``order`` 2 by default), ``"mse"`` ∫(p - q)², ``"l1"`` ∫|p - q|, ``"cosine"`` (maximised).
     mu0, sigma0 : float or 1-D sequence
         The start; sigma0 > 0. Sequences (of one length, or one of them a single number) give a
-        batch of starts, fitted as one batched computation; the result is then a list.
+        batch of starts, fitted as one batched computation by the flow (``"adam"`` and ``"gd"``
+        run them one after another); the result is then a list.
     parameterization : {"log_sigma", "sigma"}
         Coordinates in which the gradient is taken: θ = (mu, log sigma) or (mu, sigma).
         They have the same minima but different gradient flows, hence different basins.
