@@ -268,8 +268,8 @@ def main():
         f"{max(r['dist'] for r in fits):.1e} (goal: >= 2,000x and <= 1e-6)."
     )
     print(
-        "The seed is timed once after a warm-up (one run of 4 s averages over other jobs' noise); fit_gaussian 20 times after a\n"
-        "warm-up: median and best (timeit's convention: slower runs are other processes interfering). One torch thread.\n"
+        "The seed is timed once after a warm-up (one run of 4 s averages over other jobs' noise), on one torch thread; fit_gaussian\n"
+        "once right after the imports, then 20 times: the slower of that first call and the median, and the best (timeit's convention).\n"
         "CPU time: the process's own (median); wall time also counts waiting for a core while other jobs share the machine.\n"
         "Speed-ups compare medians. Peak mem: growth of the process's peak RSS over its baseline after set-up."
     )
