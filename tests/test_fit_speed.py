@@ -61,7 +61,8 @@ def test_closed_form_and_grid_give_the_same_fit():
     grid_target = P.log_prob(torch.linspace(-60, 75, 5401, dtype=torch.float64)).exp()  # density values: the grid path
     exact = fit_gaussian(P, "mse", 0.0, 1.0, parameterization="sigma")
     on_grid = fit_gaussian(grid_target, "mse", 0.0, 1.0, parameterization="sigma", grid=torch.linspace(-60, 75, 5401, dtype=torch.float64))
-    assert (exact.mu, exact.sigma, exact.loss) == pytest.approx((on_grid.mu, on_grid.sigma, on_grid.loss), rel=1e-9)
+    assert (exact.mu, exact.sigma) == pytest.approx((on_grid.mu, on_grid.sigma), abs=1e-7)  # both at the minimum to tol
+    assert exact.loss == pytest.approx(on_grid.loss, rel=1e-10)
 
 
 @pytest.mark.parametrize("objective", ["mse", "reverse_kl", "js"])
