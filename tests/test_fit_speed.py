@@ -155,7 +155,6 @@ def _battery():
 LOOSER = [  # (module, name, 1000 times looser value)
     (flow_module, "_FLOW_MISMATCH_CONVEX", 100.0),
     (flow_module, "_POLISH_FACTOR", 1.0),
-    (flow_module, "_SAFETY", 900.0),
     (objectives_module, "_TAIL_MASS", 1e-9),
     (objectives_module, "_SPACING_SMOOTH", 1000 / 3),
     (fit_module, "_ONE_THREAD_BELOW", 100_000),
