@@ -20,6 +20,7 @@ from reference_flows import mse_flow_scipy
 
 from klcourse import (
     OBJECTIVES,
+    FitOptions,
     FitResult,
     Grid,
     basins,
@@ -268,7 +269,7 @@ def test_history_is_a_short_path_from_start_to_result():
 
 
 def test_record_every_keeps_every_kth_step():
-    fit = fit_gaussian(P, "mse", 1.0, 2.0, method="gd", lr=20.0, steps=50, record_every=10)
+    fit = fit_gaussian(P, "mse", 1.0, 2.0, method="gd", lr=20.0, steps=50, options=FitOptions(record_every=10))
     assert len(fit.history) == 6  # steps 0, 10, ..., 50
 
 
@@ -301,7 +302,7 @@ def test_reverse_kl_has_a_third_minimum_between_the_modes():
 
 
 def test_adam_is_torch_adam():
-    fit = fit_gaussian(P, "mse", 1.0, 2.0, method="adam", lr=0.05, steps=5, record_every=1, parameterization="sigma")
+    fit = fit_gaussian(P, "mse", 1.0, 2.0, method="adam", lr=0.05, steps=5, options=FitOptions(record_every=1), parameterization="sigma")
     param = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
     optimiser = torch.optim.Adam([param], lr=0.05)
     for k in range(5):
@@ -320,7 +321,7 @@ def test_objectives_registry_names():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_fit_on_cuda_matches_cpu():
     cpu = fit_gaussian(P, "mse", -1.0, 1.0, parameterization="sigma")
-    gpu = fit_gaussian(P, "mse", -1.0, 1.0, parameterization="sigma", device="cuda")
+    gpu = fit_gaussian(P, "mse", -1.0, 1.0, parameterization="sigma", options=FitOptions(device="cuda"))
     assert gpu.converged and (gpu.mu, gpu.sigma) == pytest.approx((cpu.mu, cpu.sigma), abs=1e-7)
 
 
@@ -340,11 +341,11 @@ def test_fit_on_cuda_matches_cpu():
         (dict(mu0=math.nan), r"mu0 must be a finite real number; got nan"),
         (dict(parameterization="variance"), r"parameterization must be 'log_sigma' or 'sigma'; got 'variance'"),
         (dict(method="lbfgs"), r"method must be 'flow', 'adam' or 'gd'; got 'lbfgs'"),
-        (dict(lr=-1.0), r"lr must be a positive number or None; got -1.0"),
+        (dict(lr=-1.0, method="adam"), r"lr must be a positive number or None; got -1.0"),
         (dict(steps=0), r"steps must be an integer >= 1; got 0"),
-        (dict(tol=0.0), r"tol must be a positive number; got 0.0"),
-        (dict(record_every=0), r"record_every must be an integer >= 1; got 0"),
-        (dict(dtype=torch.float16), r"dtype must be torch.float64 or torch.float32"),
+        (dict(lr=0.1), r"lr is the learning rate of method 'adam' or 'gd'; got lr with method 'flow'"),
+        (dict(options={"tol": 1e-3}), r"options must be a FitOptions or None; got dict"),
+        (dict(mu0=[0.0, 1.0], sigma0=[1.0, 2.0, 3.0]), r"mu0 and sigma0 must be numbers or 1-D sequences of one length; got 2 and 3"),
         (dict(grid=[0.0, 1.0]), r"grid must be a Grid, a 1-D tensor of points or None; got list"),
         (dict(target="P"), r"target must be a 1-D torch distribution or a tensor of density values on the grid; got str"),
         (dict(target=torch.ones(5)), r"grid must be given when target is a tensor of density values"),
@@ -363,7 +364,7 @@ def test_fit_gaussian_validation_messages(kwargs, message):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_cuda_requested_without_cuda():
     with pytest.raises(ValueError, match=r"device must be available on this machine; got 'cuda' but CUDA is not available"):
-        fit_gaussian(P, "mse", device="cuda")
+        fit_gaussian(P, "mse", options=FitOptions(device="cuda"))
 
 
 @pytest.mark.parametrize(
@@ -386,3 +387,17 @@ def test_wasserstein_fit_to_a_gaussian_target_recovers_it(mu, sigma):
     result = fit_gaussian(normal(mu, sigma), "wasserstein")
     assert math.isfinite(result.loss)
     assert result.mu == pytest.approx(mu, abs=1e-6) and result.sigma == pytest.approx(sigma, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(tol=0.0), r"tol must be a positive number; got 0.0"),
+        (dict(record_every=0), r"record_every must be an integer >= 1; got 0"),
+        (dict(dtype=torch.float16), r"dtype must be torch.float64 or torch.float32"),
+        (dict(first_time=-1.0), r"first_time must be a positive number or None; got -1.0"),
+    ],
+)
+def test_fit_options_validation_messages(options, message):
+    with pytest.raises(ValueError, match=message):
+        FitOptions(**options)

@@ -14,8 +14,11 @@ course  ``fit_gaussian`` on the course's formulation: P = 0.5 N(-5, 1) + 0.5 N(1
         integrals KL(P ‖ Q), ∫(p - q)² and the cosine similarity of densities, default grid.
 
 Each fit runs in a fresh child process, which reports its wall and CPU time (the seed once,
-after a short warm-up; fit_gaussian 20 times after one warm-up: median and best), the growth
+after a short warm-up; fit_gaussian once right after the imports, as a reader's first call,
+then 20 more times: median and best), the growth
 of its peak resident memory over the baseline after imports and set-up, and the final (mu, sigma).
+Then the course block again, quiet and with two busy-loop processes keeping both cores busy, and
+the "Run all" time of the two heaviest chapters from a fresh kernel (``chapters.py``).
 The "true local optimum" of each row is found independently of klcourse: scipy's Nelder-Mead
 in (mu, log sigma) at tolerance 1e-10, started where the row ended, on the row's own objective
 (numpy on the seed's grid for seed/same, numpy on a fine independent grid for course). The distance is the
@@ -93,7 +96,8 @@ def child(block, index):
 
     from klcourse import bimodal_target, fit_gaussian
 
-    torch.set_num_threads(1)
+    if block == "seed":
+        torch.set_num_threads(1)  # the seed's loop on one thread: its fastest
     name, loss_name, start = FITS[index]
     if block == "seed":
         _seed_fit(loss_name, start, 50)  # warm-up
@@ -108,7 +112,9 @@ def child(block, index):
             kwargs = dict(grid=grid, parameterization="sigma")
         else:
             target, objective, kwargs = bimodal_target(), COURSE_OBJECTIVE[loss_name], dict(parameterization="sigma")
-        fit = fit_gaussian(target, objective, *start, **kwargs)  # warm-up
+        t0 = time.perf_counter()
+        fit = fit_gaussian(target, objective, *start, **kwargs)  # the first call after the imports: no warm-up
+        first = time.perf_counter() - t0
         base = _peak_kib()
         times, cpus = [], []
         for _ in range(20):
@@ -117,6 +123,7 @@ def child(block, index):
             times.append(time.perf_counter() - t0)
             cpus.append(time.process_time() - c0)
         seconds, cpu, best = statistics.median(times), statistics.median(cpus), min(times)
+        seconds = max(seconds, first)  # the ratio counts the first call (a reader makes one), or the median if slower
         mu, sigma = fit.mu, fit.sigma
         assert fit.converged, (block, name, fit.grad_norm)
     print(json.dumps(dict(seconds=seconds, cpu=cpu, best=best, peak_mib=(_peak_kib() - base) / 1024, mu=mu, sigma=sigma)))
@@ -185,6 +192,43 @@ def _optimum(loss, mu, sigma):
     return res.x[0], math.exp(res.x[1])
 
 
+def _burners(n=2):
+    """n processes that keep a core busy each (``while True: pass``), to time fits under load."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def _under_load():
+    """The course block's fits quiet and with two busy-loop processes running: (quiet, loaded) medians per fit."""
+    quiet, loaded = [], []
+    for index in range(len(FITS)):
+        out = subprocess.run([sys.executable, __file__, "--child", "course", str(index)], capture_output=True, text=True, check=True)
+        quiet.append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+    burners = _burners()
+    try:
+        for index in range(len(FITS)):
+            out = subprocess.run([sys.executable, __file__, "--child", "course", str(index)], capture_output=True, text=True, check=True)
+            loaded.append(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    return quiet, loaded
+
+
+def _chapters():
+    """'Run all' of the two heaviest chapters from a fresh kernel, each in its own process (chapters.py)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = {}
+    for name in ("comparing-losses", "mode-seeking"):
+        sys.path.insert(0, str(Path(__file__).parent))
+        from chapters import run_chapter
+
+        out[name] = run_chapter(root / "book" / "en" / f"{name}.md")[0]
+    return out
+
+
 def main():
     rows = []
     for block in ("seed", "same", "course"):
@@ -221,14 +265,21 @@ def main():
         f"best of 20, {max(r['cpu'] for r in fits) * 1e3:.2f} ms CPU per fit; smallest speed-up "
         f"{min(seed[r['index']]['seconds'] / r['seconds'] for r in fits):,.0f}x (wall), "
         f"{min(seed[r['index']]['cpu'] / r['cpu'] for r in fits):,.0f}x (CPU); largest distance from the optimum "
-        f"{max(r['dist'] for r in fits):.1e} (goal: >= 500x and <= 1e-3)."
+        f"{max(r['dist'] for r in fits):.1e} (goal: >= 2,000x and <= 1e-6)."
     )
     print(
-        "The seed is timed once after a warm-up (one run of 4 s averages over other jobs' noise); fit_gaussian 20 times after a\n"
-        "warm-up: median and best (timeit's convention: slower runs are other processes interfering). One torch thread.\n"
+        "The seed is timed once after a warm-up (one run of 4 s averages over other jobs' noise), on one torch thread; fit_gaussian\n"
+        "once right after the imports, then 20 times: the slower of that first call and the median, and the best (timeit's convention).\n"
         "CPU time: the process's own (median); wall time also counts waiting for a core while other jobs share the machine.\n"
         "Speed-ups compare medians. Peak mem: growth of the process's peak RSS over its baseline after set-up."
     )
+    quiet, loaded = _under_load()
+    print("\nfit_gaussian (course formulation), first call or median if slower, quiet vs two busy-loop processes running:")
+    for (name, _, _), q, l in zip(FITS, quiet, loaded):
+        print(f"  {name:23s} quiet {q * 1e3:7.2f} ms   under load {l * 1e3:7.2f} ms   ratio {l / q:5.2f} (goal <= 2)")
+    print("\n'Run all' from a fresh kernel (kernel start not counted):")
+    for name, seconds in _chapters().items():
+        print(f"  {name:17s} {seconds:6.2f} s  (goal: {'4' if name == 'comparing-losses' else '2'} s)")
 
 
 if __name__ == "__main__":

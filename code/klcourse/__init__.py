@@ -72,6 +72,7 @@ from ._applications import distillation_gradient
 # --- fitting a Normal model Q to a target P (P target, Q model) -----------------------------
 from ._fit import OBJECTIVES
 from ._fit import Objective
+from ._fit import FitOptions
 from ._fit import FitResult
 from ._fit import fit_gaussian
 from ._fit import objective_value
@@ -158,6 +159,7 @@ __all__ = [
     # fitting
     "OBJECTIVES",
     "Objective",
+    "FitOptions",
     "FitResult",
     "fit_gaussian",
     "objective_value",

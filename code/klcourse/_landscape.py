@@ -16,11 +16,14 @@ import torch
 from torch.distributions import Distribution
 
 from ._continuous import Grid, _bounds
-from ._fit import _check_objective, _smallest_scale, _tabulate_target, fit_gaussian
+from ._fit import _DEFAULT_STEPS, FitOptions, _fit_many, _threads_for
+from ._objectives import _check_objective, _evaluator, _smallest_scale
 
 _CHUNK = 2_000_000  # model log-densities evaluated per batch: rows × grid nodes
 _SAME_MINIMUM = 1e-5  # two fits ended at one minimum if (mu, log sigma) agree to this
 _MAX_RESTARTS = 2  # generations of restarts off a saddle per candidate: at most 1 + 2 + 4 fits each
+_RTOL_SINGLE = 0.1  # local_minima's polishing fits use fit_gaussian's default: each starts inside its basin
+_OFF_SADDLE = 0.01  # restarts lie this far either side of a saddle, along its descending direction
 
 
 class LocalMinimum(NamedTuple):
@@ -55,18 +58,17 @@ def _as_sigmas(values, name):
     return arr
 
 
-def _values(table, spec, options, mus, sigmas):
+def _values(ev, mus, sigmas):
     """Natural values on the (sigma, mu) mesh [S, M], in chunks of at most _CHUNK model densities."""
-    value = spec.build(table, **options)
-    mu_rows = torch.as_tensor(np.tile(mus, len(sigmas)), dtype=table.x.dtype, device=table.x.device)[:, None]  # [S·M, 1]
-    sigma_rows = torch.as_tensor(np.repeat(sigmas, len(mus)), dtype=table.x.dtype, device=table.x.device)[:, None]
-    chunk = max(1, _CHUNK // len(table.x))
+    mu_rows = torch.as_tensor(np.tile(mus, len(sigmas)), dtype=torch.float64)[:, None]  # [S·M, 1]
+    sigma_rows = torch.as_tensor(np.repeat(sigmas, len(mus)), dtype=torch.float64)[:, None]
+    chunk = max(1, _CHUNK // ev.nodes)
     out = []
-    with torch.no_grad():
+    with torch.no_grad(), _threads_for(len(mu_rows) * ev.nodes):
         for i in range(0, len(mu_rows), chunk):
             s = sigma_rows[i : i + chunk]
-            out.append(value(mu_rows[i : i + chunk], s, s.log()))
-    return torch.cat(out).cpu().numpy().reshape(len(sigmas), len(mus))
+            out.append(ev.value(mu_rows[i : i + chunk], s, s.log()).cpu())
+    return torch.cat(out).numpy().reshape(len(sigmas), len(mus))
 
 
 def landscape(target, objective, mus, sigmas, grid=None, **kw):
@@ -111,8 +113,8 @@ def landscape(target, objective, mus, sigmas, grid=None, **kw):
         raise ValueError(f"kw must be alpha= or order=; got {sorted(kw)}")
     mus, sigmas = _as_vector(mus, "mus"), _as_sigmas(sigmas, "sigmas")
     models = [(mus.min(), sigmas.max()), (mus.max(), sigmas.max()), (mus.mean(), sigmas.min())]
-    table = _tabulate_target(target, grid, models, spec, options, torch.float64, torch.device("cpu"))
-    return _values(table, spec, options, mus, sigmas)
+    ev = _evaluator(target, spec, options, grid, models, torch.float64, torch.device("cpu"))
+    return _values(ev, mus, sigmas)
 
 
 def _default_mesh(target):
@@ -186,9 +188,9 @@ def local_minima(target, objective, mus=None, sigmas=None, grid=None, parameteri
         sigmas = default_sigmas if sigmas is None else sigmas
     mus, sigmas = _as_vector(mus, "mus"), _as_sigmas(sigmas, "sigmas")
     models = [(mus.min(), sigmas.max()), (mus.max(), sigmas.max()), (mus.mean(), sigmas.min())]
-    table = _tabulate_target(target, grid, models, spec, options, torch.float64, torch.device("cpu"))
-    grid = _grid_of(table)
-    L = (-1.0 if spec.maximised else 1.0) * _values(table, spec, options, mus, sigmas)  # [S, M] loss
+    ev = _evaluator(target, spec, options, grid, models, torch.float64, torch.device("cpu"))
+    grid = ev.grid  # shared by every polishing fit (None for a closed form)
+    L = (-1.0 if spec.maximised else 1.0) * _values(ev, mus, sigmas)  # [S, M] loss
     padded = np.pad(L, 1, constant_values=np.inf)
     neighbours = np.stack(
         [padded[1 + di : 1 + di + L.shape[0], 1 + dj : 1 + dj + L.shape[1]] for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj]
@@ -196,19 +198,23 @@ def local_minima(target, objective, mus=None, sigmas=None, grid=None, parameteri
     candidates = np.argwhere(np.all(L[None] <= neighbours, axis=0) & np.isfinite(L))
     box = (mus.min(), mus.max(), sigmas.min(), sigmas.max())
     found, saddles = [], []
-    starts = [((mus[j], sigmas[i]), 0) for i, j in candidates]  # (start, restarts so far)
-    while starts:
-        start, restarts = starts.pop(0)
-        fit = fit_gaussian(target, objective, *start, grid=grid, parameterization=parameterization, **kw)
-        end = (fit.mu, fit.sigma)
-        if not _inside(end, box):
-            continue
-        if fit.is_minimum:
-            if not any(_same(end, (m.mu, m.sigma)) for m in found):
-                found.append(LocalMinimum(fit.mu, fit.sigma, fit.loss))
-        elif _is_saddle(fit) and restarts < _MAX_RESTARTS and not any(_same(end, s) for s in saddles):
-            saddles.append(end)
-            starts.extend((s, restarts + 1) for s in _off_saddle(fit))
+    starts = [(mus[j], sigmas[i]) for i, j in candidates]
+    for restarts in range(_MAX_RESTARTS + 1):  # each generation of starts is one batched computation
+        if not starts:
+            break
+        fits = _fit_many(target, spec, options, np.array([s[0] for s in starts]), np.array([s[1] for s in starts]),
+                         parameterization, "flow", None, _DEFAULT_STEPS, _RTOL_SINGLE, grid, FitOptions())
+        starts = []
+        for fit in fits:
+            end = (fit.mu, fit.sigma)
+            if not _inside(end, box):
+                continue
+            if fit.is_minimum:
+                if not any(_same(end, (m.mu, m.sigma)) for m in found):
+                    found.append(LocalMinimum(fit.mu, fit.sigma, fit.loss))
+            elif _is_saddle(fit) and restarts < _MAX_RESTARTS and not any(_same(end, s) for s in saddles):
+                saddles.append(end)
+                starts.extend(_off_saddle(fit))
     return sorted(found, key=lambda m: (round(m.loss, 12), m.mu))
 
 
@@ -234,19 +240,14 @@ def _off_saddle(fit):
     v = vectors[:, 0]  # eigenvector of the smallest eigenvalue, in the fit's coordinates
     theta = np.array([fit.mu, math.log(fit.sigma) if fit.parameterization == "log_sigma" else fit.sigma])
     out = []
-    for t in (theta + 0.01 * v, theta - 0.01 * v):
+    for t in (theta + _OFF_SADDLE * v, theta - _OFF_SADDLE * v):
         sigma = math.exp(t[1]) if fit.parameterization == "log_sigma" else t[1]
         if sigma > 0:
             out.append((t[0], sigma))
     return out
 
 
-def _grid_of(table):
-    """The Grid a table was tabulated on (shared by every fit that follows)."""
-    return Grid(table.x, table.w)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Basins:
     """Where the gradient flow from each start ends: the result of :func:`basins`.
 
@@ -282,9 +283,18 @@ class Basins:
     parameterization: str
     results: list
 
+    def __repr__(self):
+        """One line per minimum with its share of the starts, after a line on the map (the fits are attributes)."""
+        n = self.labels.size
+        lines = [f"Basins({self.objective!r} in (mu, {self.parameterization}): {len(self.sigma_starts)} × {len(self.mu_starts)} starts, "
+                 f"{int((self.labels < 0).sum())} unlabelled"]
+        lines += [f"  minimum {k}: mu={m.mu:.6g}, sigma={m.sigma:.6g}, loss={m.loss:.6g}, "
+                  f"{100.0 * (self.labels == k).sum() / n:.1f}% of the starts" for k, m in enumerate(self.minima)]
+        return "\n".join(lines) + ")"
+
 
 def basins(target, objective, mu_starts, sigma_starts, parameterization="log_sigma", grid=None, minima=None,
-           rtol=1e-3, **kw):
+           rtol=1e-3, options=None, **kw):
     """Run the gradient flow (``fit_gaussian``, method "flow") from every start and label the minimum it reaches.
 
     Parameters
@@ -306,12 +316,20 @@ def basins(target, objective, mu_starts, sigma_starts, parameterization="log_sig
         The flow's error per step (see :func:`fit_gaussian`): tighter than a single fit's
         default, since a map is asked which basin each start is in, and its starts come close
         to the boundaries.
+    options : FitOptions, optional
+        As in :func:`fit_gaussian` (``device`` and ``dtype`` most of all).
     **kw
         ``alpha=`` or ``order=``.
 
     Returns
     -------
     Basins
+
+    Notes
+    -----
+    All starts run as one batched gradient flow (``fit_gaussian`` with a batch of starts): each
+    start keeps its own step size and stops when it has converged; every step evaluates the
+    loss for all live starts in one call, on the device of the target's tensors.
 
     Examples
     --------
@@ -326,28 +344,29 @@ def basins(target, objective, mu_starts, sigma_starts, parameterization="log_sig
     sigma -5.0 1.9615
     log_sigma 2.5 10.2333
     """
-    spec, options = _check_objective(objective, kw.get("alpha"), kw.get("order"))
+    spec, objective_options = _check_objective(objective, kw.get("alpha"), kw.get("order"))
     unknown = set(kw) - {"alpha", "order"}
     if unknown:
         raise ValueError(f"kw must be alpha= or order=; got {sorted(unknown)}")
     mu_starts, sigma_starts = _as_vector(mu_starts, "mu_starts"), _as_sigmas(sigma_starts, "sigma_starts")
-    models = [(m, s) for m in (mu_starts.min(), mu_starts.max()) for s in (sigma_starts.min(), sigma_starts.max())]
-    grid = _grid_of(_tabulate_target(target, grid, models, spec, options, torch.float64, torch.device("cpu")))
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol must be a number between 0 and 1; got {rtol!r}")
+    if options is None:
+        options = FitOptions()
+    elif not isinstance(options, FitOptions):
+        raise ValueError(f"options must be a FitOptions or None; got {type(options).__name__}")
     found = list(minima) if minima is not None else []
     labels = np.full((len(sigma_starts), len(mu_starts)), -1, dtype=int)
-    results = []
-    for i, s0 in enumerate(sigma_starts):
-        row = []
-        for j, m0 in enumerate(mu_starts):
-            fit = fit_gaussian(target, objective, m0, s0, grid=grid, parameterization=parameterization,
-                               rtol=rtol, **kw)
-            row.append(fit)
-            if not fit.is_minimum:
-                continue
-            match = [k for k, m in enumerate(found) if _same((fit.mu, fit.sigma), (m.mu, m.sigma))]
-            if not match:
-                found.append(LocalMinimum(fit.mu, fit.sigma, fit.loss))
-                match = [len(found) - 1]
-            labels[i, j] = match[0]
-        results.append(row)
+    mus, sigmas = np.tile(mu_starts, len(sigma_starts)), np.repeat(sigma_starts, len(mu_starts))  # row-major over [S, M]
+    fits = _fit_many(target, spec, objective_options, mus, sigmas, parameterization, "flow", None, _DEFAULT_STEPS, rtol,
+                     grid, options)  # one batched flow; the default grid covers every start
+    for n, fit in enumerate(fits):
+        if not fit.is_minimum:
+            continue
+        match = [k for k, m in enumerate(found) if _same((fit.mu, fit.sigma), (m.mu, m.sigma))]
+        if not match:
+            found.append(LocalMinimum(fit.mu, fit.sigma, fit.loss))
+            match = [len(found) - 1]
+        labels[divmod(n, len(mu_starts))] = match[0]
+    results = [fits[i * len(mu_starts) : (i + 1) * len(mu_starts)] for i in range(len(sigma_starts))]
     return Basins(labels, found, mu_starts, sigma_starts, objective, parameterization, results)

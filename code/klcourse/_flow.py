@@ -1,0 +1,317 @@
+"""The gradient flow dθ/dt = -∇L(θ), for a batch of starts at once, and the first-order optimisers.
+
+Used by ``fit_gaussian`` and ``basins``. θ is (mu, log sigma) or (mu, sigma); each row of a
+batch is one start with its own step size, and all rows advance together: every step is one
+batched evaluation of the loss on a 9-point stencil per row, on the device of the tensors.
+The same code runs for one start and for a basin map, on the CPU and on CUDA.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+# --- constants of the flow, each with why its value -------------------------------------
+# A step is accepted where the gradient it reaches matches the quadratic model's prediction to
+# rtol |g|, or to _FLOW_MISMATCH_CONVEX |g| if larger where the Hessian is positive definite:
+# there nearby paths converge and a step's error dies out; elsewhere paths part (on a ridge
+# between basins most of all) and an error can carry a path across.
+_FLOW_MISMATCH_CONVEX = 0.1
+# A step may raise the loss by rounding only: this many float eps, relative.
+_LOSS_RISE_EPS = 4
+# Step-size control for an error ∝ t² (Hairer, Nørsett & Wanner, II.4): grow at most 5×, shrink at
+# most 5×, aim at 0.9 of the allowed error; a step leaving the domain shrinks t 4×.
+_GROWTH_MAX, _SHRINK_MAX, _SAFETY, _OUT_OF_DOMAIN_SHRINK = 5.0, 0.2, 0.9, 0.25
+# The step has collapsed when t |g| falls below this fraction of |θ|: stop, unconverged.
+_COLLAPSE = 1e-15
+# No progress: the loss fell by less than _PLATEAU_DROP (relative) over _PLATEAU_STEPS accepted
+# steps (a non-smooth objective between its kinks).
+_PLATEAU_STEPS, _PLATEAU_DROP = 20, 1e-14
+# Newton polish: at most this many steps, to a gradient norm below tol × _POLISH_FACTOR, so the
+# result is the minimum to about 1e-8 even where the valley is flat.
+_POLISH_STEPS, _POLISH_FACTOR = 5, 1e-3
+# Central differences at eps^(1/3)·max(1, |θ|): truncation and rounding errors balance there.
+_STENCIL_POWER = 1 / 3
+# A non-smooth (grid-kinked) objective is differenced across this many grid spacings.
+_KINK_SPACINGS = 10
+# In the sigma parameterisation the difference step stays below this fraction of sigma.
+_SIGMA_STEP_FRACTION = 0.25
+# (1 - e^{-z})/λ by its series where |z| is below this (no cancellation); exp arguments are capped
+# at this size (exp(700) is the largest power of e in float64); log sigma above it overflows.
+_SERIES_BELOW, _EXP_CAP = 1e-8, 700.0
+# Points recorded between a step's ends, as fractions of its time (for smooth paths in figures).
+_BETWEEN = (0.25, 0.5, 0.75)
+# Adam's defaults (Kingma & Ba 2015, as torch.optim.Adam): they define the method, not a tolerance.
+_ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
+
+
+_STENCIL = torch.tensor(
+    [[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [-1, -1], [1, -1], [-1, 1]], dtype=torch.float64
+)  # [9, 2]: the centre, the four axis neighbours, the four diagonals
+
+
+class Problem:
+    """The loss (objective as minimised) as a function of θ [B, 2] in one parameterisation."""
+
+    def __init__(self, value, maximised, log, dtype, device, smooth, spacing):
+        self.value = value
+        self.sign = -1.0 if maximised else 1.0
+        self.log = log  # θ₁ = log sigma (else sigma)
+        self.dtype, self.device = dtype, device
+        self.smooth = smooth
+        self.spacing = spacing  # largest grid spacing (0 for a closed form)
+        self.eps = torch.finfo(dtype).eps
+
+    def loss(self, theta):
+        """Loss at rows θ [B, 2] → [B] (callers never pass sigma <= 0)."""
+        mu, s = theta[:, :1], theta[:, 1:]  # [B, 1] each
+        if self.log:
+            return self.sign * self.value(mu, s.exp(), s)
+        return self.sign * self.value(mu, s, s.log())
+
+    def sigma(self, theta):
+        """sigma from θ [..., 2] → [...]."""
+        return theta[..., 1].exp() if self.log else theta[..., 1]
+
+    def admissible(self, theta):
+        """Rows that are finite, with sigma > 0 (sigma) or log sigma < 700 (log sigma): [B] bool."""
+        ok = torch.isfinite(theta).all(-1)
+        return ok & (theta[:, 1] < _EXP_CAP) if self.log else ok & (theta[:, 1] > 0)
+
+    def value_and_grad(self, theta):
+        """Loss [B] and its exact (autograd) gradient [B, 2]."""
+        with torch.enable_grad():
+            t = theta.detach().requires_grad_(True)
+            loss = self.loss(t)
+            (g,) = torch.autograd.grad(loss.sum(), t)
+        return loss.detach(), g
+
+    def stencil(self, theta):
+        """Loss [B], central-difference gradient [B, 2] and Hessian (h00, h01, h11) [B, 3] from one batched call on 9 points per row."""
+        h = self.eps**_STENCIL_POWER * theta.abs().clamp_min(1.0)  # [B, 2]
+        if not self.smooth:  # difference across several kinks: the slope of the integral, not of one piece
+            wide = _KINK_SPACINGS * self.spacing
+            h = torch.stack([h[:, 0].clamp_min(wide), h[:, 1].clamp_min(wide / (theta[:, 1].exp() if self.log else 1.0))], -1)
+        if not self.log:
+            h = torch.stack([h[:, 0], torch.minimum(h[:, 1], _SIGMA_STEP_FRACTION * theta[:, 1])], -1)
+        rows = theta[:, None, :] + _STENCIL.to(theta) * h[:, None, :]  # [B, 9, 2]
+        with torch.no_grad():
+            L = self.loss(rows.reshape(-1, 2)).reshape(-1, 9)  # [B, 9]
+        h0, h1 = h[:, 0], h[:, 1]
+        g = torch.stack([(L[:, 1] - L[:, 2]) / (2 * h0), (L[:, 3] - L[:, 4]) / (2 * h1)], -1)
+        hess = torch.stack(
+            [
+                (L[:, 1] - 2 * L[:, 0] + L[:, 2]) / h0**2,
+                (L[:, 5] + L[:, 6] - L[:, 7] - L[:, 8]) / (4 * h0 * h1),
+                (L[:, 3] - 2 * L[:, 0] + L[:, 4]) / h1**2,
+            ],
+            -1,
+        )
+        return L[:, 0], g, hess
+
+
+def eig2(h):
+    """Eigenvalues (small, large) [B] each and unit eigenvectors [B, 2] each of [[a, b], [b, d]] given as h [B, 3]."""
+    a, b, d = h.unbind(-1)
+    mid, rad = 0.5 * (a + d), torch.hypot(0.5 * (a - d), b)
+    angle = 0.5 * torch.atan2(2 * b, a - d)  # direction of the large eigenvalue's eigenvector
+    big = torch.stack([angle.cos(), angle.sin()], -1)
+    small = torch.stack([-big[:, 1], big[:, 0]], -1)
+    return (mid - rad, mid + rad), (small, big)
+
+
+def _phi(lam, t):
+    """∫₀ᵗ e^{-λs} ds = (1 - e^{-λt})/λ: the flow of a quadratic along one eigenvector; [B, T]."""
+    z = lam * t
+    series = z.abs() < _SERIES_BELOW
+    exact = -torch.expm1(-z.clamp_min(-_EXP_CAP)) / torch.where(series, 1.0, lam)
+    return torch.where(series, t * (1 - 0.5 * z), torch.where(-z > _EXP_CAP, math.inf, exact))
+
+
+def quadratic_flow(g, h, times):
+    """Displacements [B, T, 2] and predicted gradients [B, T, 2] after times [B, T] on the flow of the quadratic model (g, H)."""
+    (l0, l1), (v0, v1) = eig2(h)
+    c0 = (v0 * g).sum(-1)[:, None, None]  # [B, 1, 1]
+    c1 = (v1 * g).sum(-1)[:, None, None]
+    p0, p1 = _phi(l0[:, None], times)[..., None], _phi(l1[:, None], times)[..., None]  # [B, T, 1]
+    e0 = torch.exp((-l0[:, None] * times).clamp_max(_EXP_CAP))[..., None]
+    e1 = torch.exp((-l1[:, None] * times).clamp_max(_EXP_CAP))[..., None]
+    v0, v1 = v0[:, None, :], v1[:, None, :]
+    step = -(p0 * c0 * v0 + p1 * c1 * v1)
+    grad = e0 * c0 * v0 + e1 * c1 * v1
+    return step, grad
+
+
+def _newton(theta, g, h):
+    """θ - H⁻¹g [B, 2], and whether H is positive definite [B]."""
+    a, b, d = h.unbind(-1)
+    det = a * d - b * b
+    pd = (a > 0) & (det > 0)
+    det = torch.where(pd, det, 1.0)
+    step = torch.stack([(d * g[:, 0] - b * g[:, 1]) / det, (a * g[:, 1] - b * g[:, 0]) / det], -1)
+    return theta - step, pd
+
+
+def _newton_polish(problem, theta, g, h, tol):
+    """Newton steps with the last stencil Hessian, to |g| < tol × _POLISH_FACTOR: first with the stencil's gradient, then with the exact one."""
+    target = tol * _POLISH_FACTOR
+    trial, pd = _newton(theta, g, h)  # from the end of a converged flow this step usually finishes the job
+    ok = pd & problem.admissible(trial)
+    trial_loss, trial_g = problem.value_and_grad(torch.where(ok[:, None], trial, theta))
+    first = ok & torch.isfinite(trial_loss) & (trial_g.norm(dim=-1) < target)
+    loss, g = problem.value_and_grad(theta)
+    theta = torch.where(first[:, None], trial, theta)
+    loss, g = torch.where(first, trial_loss, loss), torch.where(first[:, None], trial_g, g)
+    going = ~first
+    for _ in range(_POLISH_STEPS):
+        trial, pd = _newton(theta, g, h)
+        going = going & (g.norm(dim=-1) >= target) & pd & problem.admissible(trial)
+        if not bool(going.any()):
+            break
+        trial_loss, trial_g = problem.value_and_grad(torch.where(going[:, None], trial, theta))
+        going = going & torch.isfinite(trial_loss) & (trial_g.norm(dim=-1) < g.norm(dim=-1))
+        theta = torch.where(going[:, None], trial, theta)
+        loss, g = torch.where(going, trial_loss, loss), torch.where(going[:, None], trial_g, g)
+    return theta, loss, g
+
+
+def flow(problem, theta, steps, tol, t0, rtol):
+    """Integrate the gradient flow from every row of θ [B, 2] by exponential steps on the local quadratic model.
+
+    Each step moves along the exact flow of the quadratic model (g, H) for the row's time t and
+    is accepted only where the gradient found there matches the model's prediction to ``rtol``
+    |g| (see ``_FLOW_MISMATCH_CONVEX``) and the loss did not rise; t then grows, else it shrinks.
+    Where H is positive definite and t is large the step is Newton's, so the path ends at the
+    minimum of the basin the flow is in, with quadratic convergence (Hochbruck & Ostermann, Acta
+    Numerica 2010, for exponential integrators). Rows that are done wait for the others.
+
+    Returns θ [B, 2], loss [B], gradient [B, 2], Hessian [B, 3], accepted steps [B] (numpy) and
+    the paths: one array [T_b, 3] of (θ₀, θ₁, loss) per row.
+    """
+    B = theta.shape[0]
+    loss, g, h = problem.stencil(theta)
+    live = torch.isfinite(loss)
+    (l0, l1), _ = eig2(h)
+    t = torch.full_like(loss, t0) if t0 is not None else 1.0 / torch.maximum(l0.abs(), l1.abs()).clamp_min(1e-12)
+    accepted = torch.zeros(B, dtype=torch.long, device=theta.device)
+    recent = loss[:, None].repeat(1, _PLATEAU_STEPS)  # the last losses, oldest first
+    n_recent = torch.ones(B, dtype=torch.long, device=theta.device)
+    rejected = torch.zeros(B, dtype=torch.bool, device=theta.device)
+    record = [(torch.ones(B, dtype=torch.bool), torch.cat([theta, loss[:, None]], -1)[:, None, :])]
+    between = torch.tensor(_BETWEEN, dtype=theta.dtype, device=theta.device)
+    while True:
+        gnorm = g.norm(dim=-1)
+        live = live & (accepted < steps) & (gnorm >= tol)
+        if not bool(live.any()):
+            break
+        idx = live.nonzero()[:, 0]
+        th, ls, gr, he, tt = theta[idx], loss[idx], g[idx], h[idx], t[idx]
+        gn = gnorm[idx]
+        (lo, _), _ = eig2(he)
+        allowed = torch.where(lo > 0, max(rtol, _FLOW_MISMATCH_CONVEX), rtol)
+        times = torch.cat([tt[:, None], tt[:, None] * between], -1)  # [b, 4]
+        step, predicted = quadratic_flow(gr, he, times)
+        trial = th + step[:, 0]
+        ratio = torch.full_like(ls, math.inf)  # error / allowed error; inf where the step leaves the domain or raises the loss
+        ok = problem.admissible(trial)
+        t_loss, t_g, t_h = ls.clone(), gr.clone(), he.clone()
+        if bool(ok.any()):
+            sub = ok.nonzero()[:, 0]
+            sl, sg, sh = problem.stencil(trial[sub])
+            t_loss[sub], t_g[sub], t_h[sub] = sl, sg, sh
+            good = torch.isfinite(t_loss) & (t_loss <= ls + _LOSS_RISE_EPS * problem.eps * ls.abs().clamp_min(1.0))
+            miss = (t_g - predicted[:, 0]).norm(dim=-1)
+            ratio = torch.where(ok & good, miss / (allowed * gn), ratio)
+        acc = ratio <= 1.0
+        if bool(acc.any()):
+            # points between the ends follow the same quadratic model
+            d = step[:, 1:]  # [b, 3, 2]
+            model_loss = (
+                ls[:, None]
+                + (gr[:, None, :] * d).sum(-1)
+                + 0.5 * (he[:, None, 0] * d[..., 0] ** 2 + 2 * he[:, None, 1] * d[..., 0] * d[..., 1] + he[:, None, 2] * d[..., 1] ** 2)
+            )
+            rows = torch.cat(
+                [torch.cat([th[:, None, :] + d, model_loss[..., None]], -1), torch.cat([trial, t_loss[:, None]], -1)[:, None, :]], 1
+            )  # [b, 4, 3]
+            mask = torch.zeros(B, dtype=torch.bool)
+            mask[idx[acc].cpu()] = True
+            full = torch.zeros(B, 4, 3, dtype=theta.dtype, device=theta.device)
+            full[idx] = rows
+            record.append((mask, full))
+            th = torch.where(acc[:, None], trial, th)
+            ls = torch.where(acc, t_loss, ls)
+            gr = torch.where(acc[:, None], t_g, gr)
+            he = torch.where(acc[:, None], t_h, he)
+            rec, nr = recent[idx], n_recent[idx]
+            rec = torch.where(acc[:, None], torch.cat([rec[:, 1:], ls[:, None]], -1), rec)
+            nr = torch.where(acc, (nr + 1).clamp_max(_PLATEAU_STEPS), nr)
+            recent[idx], n_recent[idx] = rec, nr
+            flat = acc & (nr == _PLATEAU_STEPS) & (rec[:, 0] - ls <= _PLATEAU_DROP * (1.0 + ls.abs()))
+            live[idx] = live[idx] & ~flat  # no progress over many accepted steps
+            accepted[idx] += acc.long()
+        finite = torch.isfinite(ratio)
+        grow = torch.where(rejected[idx], 1.0, _GROWTH_MAX)
+        factor = torch.minimum(grow, (_SAFETY / ratio.clamp_min(1e-12).sqrt()).clamp_min(_SHRINK_MAX))
+        tt = torch.where(finite, tt * factor, tt * _OUT_OF_DOMAIN_SHRINK)
+        collapsed = ~finite & (tt * gn <= _COLLAPSE * (1.0 + th.abs().sum(-1)))
+        live[idx] = live[idx] & ~collapsed  # the step size collapsed: stop unconverged
+        theta[idx], loss[idx], g[idx], h[idx], t[idx] = th, ls, gr, he, tt
+        rejected[idx] = ratio > 1.0
+    finite = torch.isfinite(loss)
+    if problem.smooth and bool(finite.any()):
+        sub = finite.nonzero()[:, 0]
+        th, ls, gr = _newton_polish(problem, theta[sub], g[sub], h[sub], tol)
+        theta[sub], loss[sub], g[sub] = th, ls, gr
+        record.append((finite.cpu(), torch.cat([theta, loss[:, None]], -1)[:, None, :]))
+    elif bool(finite.any()):
+        sub = finite.nonzero()[:, 0]
+        loss[sub], g[sub] = problem.value_and_grad(theta[sub])
+    return theta, loss, g, h, accepted.cpu().numpy(), _paths(record, B)
+
+
+def _paths(record, B):
+    """Per row, the recorded (θ₀, θ₁, loss) entries in order: list of [T_b, 3] numpy arrays."""
+    masks = [m.cpu().numpy() for m, _ in record]
+    blocks = [r.detach().cpu().numpy() for _, r in record]
+    return [np.concatenate([blk[b] for m, blk in zip(masks, blocks) if m[b]], 0) for b in range(B)]
+
+
+def first_order(problem, theta, steps, tol, lr, method, record_every):
+    """Gradient descent or Adam (Kingma & Ba 2015, Algorithm 1, torch.optim.Adam's defaults) with the exact gradient, one row θ [1, 2].
+
+    Written out rather than calling ``torch.optim`` (whose first step imports torch._dynamo, a
+    second or two). In the sigma parameterisation a step that would make sigma <= 0 is halved
+    until it does not.
+    """
+    th = theta[0].tolist()
+    m, v = [0.0, 0.0], [0.0, 0.0]
+    loss, g, done, path = math.nan, [math.nan, math.nan], 0, []
+    for done in range(steps + 1):
+        lt, gt = problem.value_and_grad(torch.tensor([th], dtype=problem.dtype, device=problem.device))
+        loss, g = lt.item(), gt[0].tolist()
+        if record_every is None or done % record_every == 0:
+            path.append((th[0], th[1], loss))
+        if done == steps or not math.isfinite(loss) or math.hypot(*g) < tol:
+            break
+        if method == "adam":
+            k = done + 1
+            m = [_ADAM_BETA1 * mi + (1 - _ADAM_BETA1) * gi for mi, gi in zip(m, g)]
+            v = [_ADAM_BETA2 * vi + (1 - _ADAM_BETA2) * gi * gi for vi, gi in zip(v, g)]
+            step = [-lr * (mi / (1 - _ADAM_BETA1**k)) / (math.sqrt(vi / (1 - _ADAM_BETA2**k)) + _ADAM_EPS) for mi, vi in zip(m, v)]
+        else:
+            step = [-lr * gi for gi in g]
+        if not all(math.isfinite(d) for d in step):
+            break
+        trial = [th[0] + step[0], th[1] + step[1]]
+        while not (math.isfinite(trial[0]) and math.isfinite(trial[1]) and (problem.log or trial[1] > 0)):
+            step = [0.5 * d for d in step]
+            trial = [th[0] + step[0], th[1] + step[1]]
+        th = trial
+    if (path[-1][0], path[-1][1]) != (th[0], th[1]):
+        path.append((th[0], th[1], loss))
+    theta = torch.tensor([th], dtype=problem.dtype, device=problem.device)
+    h = problem.stencil(theta)[2] if math.isfinite(loss) else torch.full((1, 3), math.nan, dtype=problem.dtype)
+    return theta, torch.tensor([loss]), torch.tensor([g]), h, np.array([done]), [np.array(path, dtype=np.float64)]

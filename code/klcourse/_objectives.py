@@ -1,0 +1,406 @@
+"""The objectives a Normal model Q = N(mu, sigma²) is fitted by, and how each is evaluated for a target P.
+
+Used by ``fit_gaussian``, ``objective_value``, ``landscape``, ``local_minima`` and ``basins``.
+P is the target and Q the model: "forward" KL is KL(P ‖ Q) and "reverse" KL is KL(Q ‖ P).
+
+Two ways to evaluate an objective for a batch of models, tried in this order:
+
+1. a closed form, looked up in the registry of ``_closed_forms`` by the type pair (P, Q)
+   (``closed_form``): MSE, cosine and forward KL for a Normal or a mixture of Normals, W2
+   for both, and reverse KL, squared Hellinger and α for a Normal target;
+2. otherwise a grid kernel of ``_continuous`` on log p tabulated once on a fixed grid, applied to
+   a batch of model log-densities ``[B, N]`` (a target given as density values on a grid
+   always takes this way, as does any objective with no closed form for its target).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.distributions import Distribution, MixtureSameFamily, Normal
+
+from ._closed_forms import _mixture_entropy, closed_form
+from ._continuous import (
+    Grid,
+    _alpha_grid,
+    _bounds,
+    _cosine_grid,
+    _hellinger_grid,
+    _js_grid,
+    _kl_grid,
+    _l1_grid,
+    _l2sq_grid,
+    _log_density,
+    _u_grid,
+    _w1_grid,
+    _w2_grid,
+)
+from ._validate import check_real_scalar, check_scalar_distribution
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+# The default grid leaves this much mass of P and of each model outside on each side, so its
+# truncation error stays below the 1e-10 the values are checked to; _Z_TAIL = Φ⁻¹(1 - _TAIL_MASS).
+_TAIL_MASS = 1e-12
+_Z_TAIL = 7.034484
+# Grid spacing as a fraction of the narrowest scale: the trapezoidal rule on a Gaussian of width
+# s at spacing s/3 errs by exp(-2π²·9) ≈ 1e-77 (Trefethen & Weideman, SIAM Review 56, 2014);
+# a non-smooth objective (L1, W1) has a kink per node and needs ten times finer spacing.
+_SPACING_SMOOTH = 1 / 3
+_SPACING_KINKED = 1 / 30
+_MIN_NODES, _MAX_NODES = 401, 20001  # a default grid never coarser than 401 nodes nor larger than 20,001
+_BEND_PROBE_NODES = 20001  # nodes of the probe for log p's sharpest bend: resolves a bend 1/2000 of P's range
+
+# ----------------------------------------------------------------------------- objectives
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One entry of :data:`OBJECTIVES`: what is minimised when Q = N(mu, sigma²) is fitted to P.
+
+    Attributes
+    ----------
+    name : str
+        The key, e.g. ``"forward_kl"``.
+    formula : str
+        The natural value in symbols, P the target and Q the model, e.g. ``"KL(P ‖ Q)"``.
+    maximised : bool
+        True for a similarity (``"cosine"``): the fit minimises ``loss = -value``.
+    options : tuple of str
+        Keyword arguments the objective takes (``("alpha",)``, ``("order",)`` or ``()``).
+    sharp_log_p : bool
+        True where the integrand weighs log p by the model, not by p (``"reverse_kl"``,
+        ``"alpha"``): there log p's sharpest bend, between the modes of a mixture, must be
+        resolved by the grid, not only its components' widths.
+    smooth : bool
+        False for ``"l1"``: on a grid, Σ w |p - q| has a kink wherever p = q at a node, so
+        its gradient jumps by O(Δx) and cannot fall below a small ``tol`` (W1, ``"wasserstein"``
+        with ``order=1``, is non-smooth in the same way).
+
+    Examples
+    --------
+    >>> from klcourse import OBJECTIVES
+    >>> OBJECTIVES["reverse_kl"].formula, OBJECTIVES["cosine"].maximised
+    ('KL(Q ‖ P)', True)
+    >>> print(sorted(OBJECTIVES) == sorted(["forward_kl", "reverse_kl", "js", "hellinger", "alpha",
+    ...                                     "wasserstein", "mse", "l1", "cosine"]))
+    True
+    """
+
+    name: str
+    formula: str
+    maximised: bool
+    options: tuple
+    sharp_log_p: bool
+    smooth: bool
+    build: Callable = field(repr=False)  # (table, **options) → value(mu [B,1], sigma [B,1], log_sigma [B,1]) → [B]
+    closed: Callable | None = field(default=None, repr=False)  # (target, **options) → (Normal Q [B] → [B]), or raises
+
+
+_REGISTRY: dict = {}
+
+#: The objectives ``fit_gaussian``, ``objective_value`` and ``landscape`` accept, by name.
+OBJECTIVES = MappingProxyType(_REGISTRY)
+
+
+def _register(name, formula, *, maximised=False, options=(), sharp_log_p=False, smooth=True, closed=None):
+    """Register a builder of batched objective values under ``name`` (dispatch by name, not if-chains).
+
+    ``closed(target, **options)`` returns the objective as a function of a batched Normal Q
+    through ``closed_form``; it raises ``ValueError`` or ``NotImplementedError`` where the
+    registry has no rule for the target, and the grid builder is used instead.
+    """
+
+    def decorate(build):
+        _REGISTRY[name] = Objective(name, formula, maximised, tuple(options), sharp_log_p, smooth, build, closed)
+        return build
+
+    return decorate
+
+
+def _log_normal(x, mu, sigma, log_sigma):
+    """log N(x; mu, sigma²) = -z²/2 - log sigma - log √(2π), z = (x - mu)/sigma: [B,1] params, [N] x → [B, N]."""
+    z = (x - mu) / sigma  # [B, N]
+    return -0.5 * z * z - log_sigma - _LOG_SQRT_2PI
+
+
+def _density_objective(kernel):
+    """Builder for an objective that is a grid kernel of (log p, log q)."""
+
+    def build(table):
+        def value(mu, sigma, log_sigma):
+            return kernel(table.log_p, _log_normal(table.x, mu, sigma, log_sigma), table.w)  # [B]
+
+        return value
+
+    return build
+
+
+def _measure(name, swap=False):
+    """The closed form of measure ``name`` between P and Q (or Q and P)."""
+
+    def closed(target, **options):
+        if swap:
+            return lambda q: closed_form(name, q, target, **options)
+        return lambda q: closed_form(name, target, q, **options)
+
+    return closed
+
+
+def _closed_forward_kl(target):
+    """KL(P ‖ Q) = H(P, Q) - h(P): the cross-entropy in closed form, h(P) once per target."""
+    entropy = _mixture_entropy(target)
+    return lambda q: closed_form("cross_entropy", target, q) - entropy
+
+
+def _closed_wasserstein(target, order):
+    """W2 in closed form (W1 has none here)."""
+    if order != 2:
+        raise NotImplementedError("W1 has no closed form registered")
+    return lambda q: closed_form("wasserstein2", target, q)
+
+
+_register("forward_kl", "KL(P ‖ Q)", closed=_closed_forward_kl)(_density_objective(_kl_grid))
+_register("reverse_kl", "KL(Q ‖ P)", sharp_log_p=True, closed=_measure("kl", swap=True))(
+    _density_objective(lambda log_p, log_q, w: _kl_grid(log_q, log_p, w))
+)
+_register("js", "JS(P, Q)")(_density_objective(_js_grid))
+_register("hellinger", "He²(P, Q)", closed=_measure("hellinger"))(_density_objective(_hellinger_grid))
+_register("mse", "∫ (p - q)² dx", closed=_measure("l2_distance_squared"))(_density_objective(_l2sq_grid))
+_register("l1", "∫ |p - q| dx", smooth=False)(_density_objective(_l1_grid))
+_register("cosine", "∫ pq / √(∫p² ∫q²)", maximised=True, closed=_measure("cosine_similarity"))(
+    _density_objective(_cosine_grid)
+)
+
+
+@_register("alpha", "D_α(P ‖ Q)", options=("alpha",), sharp_log_p=True, closed=_measure("alpha"))
+def _build_alpha(table, alpha):
+    """Amari α-divergence D_α(P ‖ Q): α → 1 is KL(P ‖ Q), α → 0 is KL(Q ‖ P)."""
+
+    def value(mu, sigma, log_sigma):
+        return _alpha_grid(table.log_p, _log_normal(table.x, mu, sigma, log_sigma), table.w, alpha)
+
+    return value
+
+
+@_register("wasserstein", "W_order(P, Q)", options=("order",), closed=_closed_wasserstein)
+def _build_wasserstein(table, order):
+    """W1 = ∫ |F_p - F_q| dx on the x-grid; W2 on the x-grid too (see ``_w2_in_x``)."""
+    if order == 1:
+        cdf_p = table.dist.cdf(table.x)  # [N]
+
+        def value(mu, sigma, log_sigma):
+            return _w1_grid(cdf_p, torch.special.ndtr((table.x - mu) / sigma), table.w)
+
+        return value
+    return _w2_in_x(table)
+
+
+def _w2_in_x(table):
+    """W2 = (∫ (x - mu - sigma z(x))² p(x) dx)^½, z = Φ⁻¹(F_p(x)): the monotone map of ``_w2_transport``, smooth in x.
+
+    A mixture's quantile function F_p⁻¹ jumps across the gap between its modes, so a u-grid
+    quadrature of (F_p⁻¹(u) - mu - sigma Φ⁻¹(u))² errs by O(Δu) there; in x the integrand is smooth.
+    """
+    dist = table.dist
+    x = table.x.detach().to(_device_of(dist), torch.float64)
+    with torch.no_grad():
+        u, wp = _u_grid(dist, Grid(x, table.w.detach().to(x)))  # F_p(x), p(x) w: [N]
+        z = torch.special.ndtri(u)  # [N]; float64 before any cast: Φ⁻¹ near u = 1 needs it
+    z, wp = z.to(table.x), wp.to(table.x)
+
+    def value(mu, sigma, log_sigma):
+        return _w2_grid(table.x, mu + sigma * z, wp)  # model quantile at F_p(x): [B, N]
+
+    return value
+
+
+# ----------------------------------------------------------------------------- the target on a grid
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The target tabulated once: nodes x [N], weights w [N], log p [N], and the distribution (or None)."""
+
+    x: torch.Tensor
+    w: torch.Tensor
+    log_p: torch.Tensor
+    dist: Distribution | None
+
+
+def _smallest_scale(dist):
+    """The narrowest standard deviation in the target (a mixture's narrowest component)."""
+    if isinstance(dist, MixtureSameFamily):
+        return _smallest_scale_of(dist.component_distribution)
+    return _smallest_scale_of(dist)
+
+
+def _smallest_scale_of(dist):
+    """min stddev of a (batched) distribution, or None if torch does not implement it."""
+    try:
+        return dist.stddev.detach().min().item()
+    except NotImplementedError:
+        return None
+
+
+def _is_smooth(spec, options):
+    """Whether the objective is differentiable on a grid (W1 is not, W2 is)."""
+    return spec.smooth and options.get("order") != 1
+
+
+def _log_p_width(dist, lo, hi):
+    """Narrowest feature of log p: 1/sqrt(max |(log p)''|) on a fine grid (σ for a Normal; σ²/separation between two modes)."""
+    x = torch.linspace(lo, hi, _BEND_PROBE_NODES, dtype=torch.float64)
+    with torch.no_grad():
+        log_p = _log_density(dist, x.to(_device_of(dist))).cpu().double()
+    bend = (log_p[2:] - 2 * log_p[1:-1] + log_p[:-2]).abs() / (x[1] - x[0]).item() ** 2  # [N-2]
+    bend = bend[torch.isfinite(bend)]
+    return 1.0 / math.sqrt(bend.max().item()) if bend.numel() and bend.max().item() > 0 else None
+
+
+def _default_grid(dist, models, smooth=True, sharp_log_p=False):
+    """Trapezoidal grid covering P, the models N(mu, σ²) and N(mean_P, (1.5 sd_P)²), spacing a third of the narrowest scale.
+
+    Each Normal is covered up to 1e-12 of its mass per tail; a non-smooth objective gets a
+    ten times finer spacing (a thirtieth of the narrowest scale). The trapezoidal rule on Gaussians of width s with spacing s/3 errs by about
+    exp(-2π²·9) ≈ 1e-77 (Trefethen & Weideman, SIAM Review 56, 2014): the grid's ends, not its
+    spacing, limit the accuracy. With ``sharp_log_p`` the scales include the narrowest bend of
+    log p (1/15 between the modes of the course's target), at most 20,001 nodes.
+    """
+    models = list(models)
+    try:
+        mean, sd = dist.mean.item(), dist.stddev.item()
+    except NotImplementedError:
+        mean = sd = math.nan
+    if math.isfinite(mean) and math.isfinite(sd):
+        models.append((mean, 1.5 * sd))
+    lo, hi = _bounds(dist, _TAIL_MASS)
+    scales = [_log_p_width(dist, lo, hi) if sharp_log_p else _smallest_scale(dist)]
+    lo = min([lo] + [m - _Z_TAIL * s for m, s in models])
+    hi = max([hi] + [m + _Z_TAIL * s for m, s in models])
+    scales = [s for s in scales + [s for _, s in models] if s is not None and s > 0]
+    n = math.ceil((hi - lo) / (min(scales) * (_SPACING_SMOOTH if smooth else _SPACING_KINKED))) + 1
+    if (hi - lo) / (_MAX_NODES - 1) > min(scales):  # even capped, the spacing would not resolve the narrowest scale
+        raise ValueError(
+            f"cannot choose a default grid for {type(dist).__name__}: covering all but {_TAIL_MASS:g} of its mass needs "
+            f"[{lo:.3g}, {hi:.3g}], too wide for spacing {min(scales):.3g} with {_MAX_NODES} nodes (heavy tails?); "
+            "pass grid=Grid.uniform(lo, hi, n) and read the value as the divergence restricted to that range"
+        )
+    return Grid.uniform(lo, hi, min(max(n, _MIN_NODES), _MAX_NODES))
+
+
+def _check_objective(objective, alpha, order):
+    """Validate the objective's name and its options; return (Objective, options dict)."""
+    if objective not in _REGISTRY:
+        names = ", ".join(repr(k) for k in _REGISTRY)
+        raise ValueError(f"objective must be one of {names}; got {objective!r}")
+    spec = _REGISTRY[objective]
+    if "alpha" in spec.options:
+        if alpha is None:
+            raise ValueError("alpha must be given for the 'alpha' objective; got None")
+        alpha = check_real_scalar(alpha, "alpha")
+    elif alpha is not None:
+        raise ValueError(f"alpha is used only by the 'alpha' objective; got alpha={alpha!r} with {objective!r}")
+    if "order" in spec.options:
+        order = 2 if order is None else order
+        if isinstance(order, bool) or order not in (1, 2):
+            raise ValueError(f"order must be 1 or 2; got {order!r}")
+    elif order is not None:
+        raise ValueError(f"order is used only by the 'wasserstein' objective; got order={order!r} with {objective!r}")
+    options = {"alpha": alpha} if "alpha" in spec.options else {"order": int(order)} if "order" in spec.options else {}
+    return spec, options
+
+
+def _tabulate_target(target, grid, models, spec, options, dtype, device):
+    """Validate target and grid; tabulate log p once (a distribution, or density values given on the grid's nodes)."""
+    if isinstance(grid, torch.Tensor):
+        grid = Grid.from_points(grid.detach().to(torch.float64).cpu())
+    elif grid is not None and not isinstance(grid, Grid):
+        raise ValueError(f"grid must be a Grid, a 1-D tensor of points or None; got {type(grid).__name__}")
+    if isinstance(target, Distribution):
+        check_scalar_distribution(target, "target")
+        if grid is None:
+            grid = _default_grid(target, models, _is_smooth(spec, options), spec.sharp_log_p)
+        x = grid.x.detach().to(torch.float64).cpu()
+        with torch.no_grad():
+            log_p = _log_density(target, x.to(_device_of(target))).to(torch.float64).cpu()
+        dist = target
+    elif isinstance(target, (torch.Tensor, np.ndarray)):
+        if grid is None:
+            raise ValueError("grid must be given when target is a tensor of density values on its nodes; got None")
+        if spec.name == "wasserstein":
+            raise ValueError("target must be a torch distribution for the 'wasserstein' objective; got density values")
+        values = torch.as_tensor(target).detach().to(torch.float64).cpu()
+        if values.shape != grid.x.shape:
+            raise ValueError(
+                f"target must hold one density value per grid node; got shape {tuple(values.shape)} for {len(grid.x)} nodes"
+            )
+        if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
+            raise ValueError("target must hold finite, non-negative density values")
+        x, log_p, dist = grid.x.detach().to(torch.float64).cpu(), values.log(), None
+    else:
+        raise ValueError(
+            f"target must be a 1-D torch distribution or a tensor of density values on the grid; got {type(target).__name__}"
+        )
+    w = grid.w.detach().to(torch.float64).cpu()
+    return _Table(x.to(device, dtype), w.to(device, dtype), log_p.to(device, dtype), dist)
+
+
+def _device_of(dist):
+    """The device of a distribution's parameters (CPU if it has none)."""
+    tensors = [v for v in vars(dist).values() if isinstance(v, torch.Tensor)]
+    return tensors[0].device if tensors else torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------- one evaluator per (target, objective)
+
+
+@dataclass(frozen=True)
+class _Evaluator:
+    """The objective's natural value for a batch of models, by closed form or on a grid.
+
+    ``value(mu, sigma, log_sigma)`` takes [B, 1] tensors and returns [B]; ``grid`` is None for a
+    closed form; ``spacing`` is the grid's largest spacing (0 for a closed form); ``nodes`` the
+    work per model (grid nodes, 1 for a closed form).
+    """
+
+    value: Callable
+    grid: Grid | None
+    spacing: float
+    nodes: int
+    table: _Table | None
+
+
+def _closed_value(spec, target, options, dtype, device):
+    """The objective through the closed-form registry, or None where it has no rule for this target."""
+    if spec.closed is None or not isinstance(target, Distribution) or _device_of(target) != device:
+        return None
+    try:
+        fn = spec.closed(target, **options)
+        probe = Normal(torch.zeros(1, dtype=dtype, device=device), torch.ones(1, dtype=dtype, device=device))
+        fn(probe)
+    except (ValueError, NotImplementedError):
+        return None
+
+    def value(mu, sigma, log_sigma):
+        return fn(Normal(mu[:, 0], sigma[:, 0], validate_args=False)).to(mu.dtype)  # [B]
+
+    return value
+
+
+def _evaluator(target, spec, options, grid, models, dtype, device):
+    """Closed form where the registry has one for the target's type, else the grid (given, or the default for ``models``)."""
+    if isinstance(target, Distribution):
+        check_scalar_distribution(target, "target")
+    value = _closed_value(spec, target, options, dtype, device)
+    if value is not None:
+        if grid is not None and not isinstance(grid, (Grid, torch.Tensor)):
+            raise ValueError(f"grid must be a Grid, a 1-D tensor of points or None; got {type(grid).__name__}")
+        return _Evaluator(value, None, 0.0, 1, None)
+    table = _tabulate_target(target, grid, models, spec, options, dtype, device)
+    spacing = (table.x[1:] - table.x[:-1]).max().item()
+    return _Evaluator(spec.build(table, **options), Grid(table.x, table.w), spacing, len(table.x), table)
