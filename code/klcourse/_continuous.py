@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch.distributions import MixtureSameFamily, Normal
 
+from . import _quadrature as _quad
+from ._closed_forms import closed_form_or_none
 from ._validate import check_positive_int, check_real_scalar, check_scalar_distribution
 
 LOG2 = math.log(2.0)
@@ -152,19 +154,32 @@ def _icdf(dist, u):
 
 
 def _bounds(dist, tail):
-    """[lo, hi] leaving mass ``tail`` outside on each side: icdf if torch has it, else bisection on the cdf."""
-    if isinstance(dist, MixtureSameFamily):
-        return _bounds(dist.component_distribution, tail)  # union of the components' ranges
+    """[lo, hi] leaving mass ``tail`` outside on each side (every component of a mixture): ``covering_interval``'s rule."""
+    return covering_interval(dist, tail=tail)
+
+
+def _generic_bounds(dist, tail):
+    """[lo, hi] of a distribution of no family the quadrature knows: icdf if torch has it, else bisection on the cdf."""
     u = torch.tensor([tail, 1.0 - tail], dtype=torch.float64)
     u = u.reshape((2,) + (1,) * len(dist.batch_shape))  # [2, 1, ...] against batch [K, ...]
     try:
-        ends = _icdf(dist, u.to(dist.mean.device)).detach()  # [2, ...]
+        ends = _icdf(dist, u.to(_device_of(dist))).detach()  # [2, ...]
         lo, hi = ends[0].min().item(), ends[1].max().item()
     except NotImplementedError:
         lo, hi = _bounds_from_cdf(dist, tail)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"cannot choose a grid covering {type(dist).__name__}: pass grid=Grid.uniform(lo, hi, n)")
     return lo, hi
+
+
+def _device_of(dist):
+    """The device of a distribution's parameters (CPU if it has none)."""
+    for value in vars(dist).values():
+        if isinstance(value, torch.Tensor):
+            return value.device
+        if isinstance(value, torch.distributions.Distribution):
+            return _device_of(value)
+    return torch.device("cpu")
 
 
 def _bounds_from_cdf(dist, tail):
@@ -232,17 +247,49 @@ def covering_grid(*dists, n=4001, tail=1e-12):
     >>> print(abs(lo - (-5 - 7.034484)) < 1e-5)
     True
     """
+    lo, hi = covering_interval(*dists, tail=tail)
+    n = check_positive_int(n, "n", minimum=2)
+    return Grid.uniform(lo, hi, n, device=_device_of(dists[0]))
+
+
+def covering_interval(*dists, tail=1e-12):
+    """The interval [lo, hi] that holds all but ``tail`` of each distribution's mass on each side.
+
+    The one rule for "what a grid must cover", shared by ``covering_grid``, the default grid of
+    the fits and the x-range of the figures.
+
+    Parameters
+    ----------
+    *dists : torch.distributions.Distribution
+        1-D distributions; a mixture is covered through each of its components.
+    tail : float, default 1e-12
+        Mass allowed outside on each side, per distribution (per component).
+
+    Returns
+    -------
+    (lo, hi) : tuple of float
+
+    Notes
+    -----
+    The ends are the quantiles F⁻¹(tail) and F⁻¹(1 - tail): in closed form with accurate tails
+    for Normal, Laplace, Cauchy and Uniform (a Normal: mean ± 7.03 standard deviations), from a
+    tail bound for Student t, from ``icdf`` or bisection on ``cdf`` for other distributions.
+
+    Examples
+    --------
+    >>> from klcourse import covering_interval, normal
+    >>> lo, hi = covering_interval(normal(0.0, 1.0), normal(10.0, 2.0))
+    >>> print(round(lo, 4), round(hi, 4))
+    -7.0345 24.069
+    """
     if not dists:
         raise ValueError("dists must name at least one distribution; got none")
     for i, d in enumerate(dists):
         check_scalar_distribution(d, f"dists[{i}]")
-    n = check_positive_int(n, "n", minimum=2)
     tail = check_real_scalar(tail, "tail")
     if not 0 < tail < 0.5:
         raise ValueError(f"tail must be in (0, 0.5); got {tail:g}")
-    ends = [_bounds(d, tail) for d in dists]
-    lo, hi = min(e[0] for e in ends), max(e[1] for e in ends)
-    return Grid.uniform(lo, hi, n, device=dists[0].mean.device)
+    return _quad.covering_interval(*dists, tail=tail)
 
 
 def _support_ends(dist):
@@ -368,15 +415,19 @@ def _tilted_minus_p(log_p, log_q, beta):
 
 def _alpha_grid(log_p, log_q, w, alpha):
     """Amari α-divergence ∫ [αp + (1-α)q - p^α q^(1-α)] / (α(1-α)) (Amari 2009), α → 1: KL(p‖q), α → 0: KL(q‖p)."""
+    return (_alpha_integrand(log_p, log_q, alpha) * w).sum(-1)
+
+
+def _alpha_integrand(log_p, log_q, alpha):
+    """[αp + (1-α)q - p^α q^(1-α)] / (α(1-α)) pointwise [..., N]: ≥ 0 for every α (weighted AM-GM), KL's at α = 1."""
     if alpha < 0.5:
-        return _alpha_grid(log_q, log_p, w, 1.0 - alpha)  # D_α(p ‖ q) = D_{1-α}(q ‖ p)
+        return _alpha_integrand(log_q, log_p, 1.0 - alpha)  # D_α(p ‖ q) = D_{1-α}(q ‖ p)
     p, q = log_p.exp(), log_q.exp()  # [..., N]
     beta = 1.0 - alpha
     if beta == 0.0:
-        return ((_rel_entr_log(log_p, log_q) + q - p) * w).sum(-1)
+        return _rel_entr_log(log_p, log_q) + q - p
     # αp + βq - p^α q^β = β(q - p) - (p^α q^β - p): no cancellation as α → 1
-    integrand = (q - p) - _tilted_minus_p(log_p, log_q, beta) / beta
-    return (integrand * w).sum(-1) / alpha
+    return ((q - p) - _tilted_minus_p(log_p, log_q, beta) / beta) / alpha
 
 
 def _renyi_grid(log_p, log_q, w, alpha):
@@ -445,26 +496,100 @@ def _w2_transport(p, q, grid):
 # ----------------------------------------------------------------------------- public API
 
 
-def _pair_and_grid(p, q, grid, widen=0.0):
-    """Validate p, q and grid; default grid ``covering_grid(p, q)`` widened by ``widen`` widths per side, with nodes at jumps."""
+def _check_pair(p, q):
+    """p and q are 1-D torch distributions."""
     check_scalar_distribution(p, "p")
     check_scalar_distribution(q, "q")
-    if grid is None:
-        grid = covering_grid(p, q)
-        if widen > 0:
-            lo, hi, n = grid.x[0].item(), grid.x[-1].item(), len(grid.x)
-            k = min(widen, _MAX_WIDEN)
-            grid = Grid.uniform(lo - k * (hi - lo), hi + k * (hi - lo), int((n - 1) * (1 + 2 * k)) + 1, device=grid.x.device)
-        grid = _with_jumps(grid, p, q)
-    elif not isinstance(grid, Grid):
+
+
+def _pair_and_grid(p, q, grid):
+    """Validate p, q and a given grid."""
+    check_scalar_distribution(p, "p")
+    check_scalar_distribution(q, "q")
+    if not isinstance(grid, Grid):
         raise ValueError(f"grid must be a Grid or None; got {type(grid).__name__}")
     return grid
 
 
-def _tabulate(p, q, grid, widen=0.0):
-    """Validate; return log p and log q on the grid [N] and the grid."""
-    grid = _pair_and_grid(p, q, grid, widen)
+def _tabulate(p, q, grid):
+    """Validate; return log p and log q on a given grid [N] and the grid."""
+    grid = _pair_and_grid(p, q, grid)
     return _log_density(p, grid.x), _log_density(q, grid.x), grid
+
+
+def _integrate(values, w):
+    """Σ w f over the last axis, leaving out nodes of weight 0 (an infinite integrand there stays out)."""
+    return torch.where(w > 0, values * w, 0.0).sum(-1)
+
+
+def _default_quadrature(p, q, alpha=None, kinks=None):
+    """``_quadrature.panels`` for p and q: tilted atoms for α outside [0, 1], breakpoints where ``kinks(x)`` changes sign."""
+    atoms = _quad.atoms(p, "p") + _quad.atoms(q, "q")
+    if alpha is not None and not 0.0 <= alpha <= 1.0:
+        atoms += _quad.tilted_atoms(_quad.atoms(p, "p"), _quad.atoms(q, "q"), alpha)
+    device = _device_of(p)
+    quad = _quad.panels(atoms, device=device)
+    if kinks is not None:
+        roots = _quad.crossings(kinks, quad.breaks.to(device), quad.x)
+        if roots:
+            quad = _quad.panels(atoms, roots, device=device)
+    return quad
+
+
+def _by_quadrature(p, q, kernel, what, alpha=None, kinked=False):
+    """The default path: kernel(log p, log q, levels [3, N]) → [3], then ``_quadrature.settled``."""
+    kinks = (lambda x: _log_density(p, x) - _log_density(q, x)) if kinked else None
+    quad = _default_quadrature(p, q, alpha, kinks)
+    log_p, log_q = _log_density(p, quad.x), _log_density(q, quad.x)
+    return _quad.settled(kernel(log_p, log_q, quad.levels), what)
+
+
+def _kl_positive(log_p, log_q, w):
+    """KL as ∫ [p log(p/q) - p + q]: a non-negative integrand, so no cancellation and a clean check of the tails."""
+    return _integrate(_rel_entr_log(log_p, log_q) - log_p.exp() + log_q.exp(), w)
+
+
+def _renyi_positive(log_p, log_q, w, alpha):
+    """Rényi from A = ∫ p^α q^(1-α) = 1 - α(1-α)·D_α (Amari's, a one-signed integrand); log1p near A = 1, logsumexp far from it."""
+    if alpha == 0.0:  # -log ∫_{p>0} q = -log1p(-∫_{p=0} q)
+        return -torch.log1p(-_integrate(torch.where(log_p > -_INF, 0.0, log_q.exp()), w))
+    excess = -alpha * (1 - alpha) * _integrate(_alpha_integrand(log_p, log_q, alpha), w)  # A - 1
+    near = excess.abs() < 0.5
+    log_pq = torch.where(log_p > -_INF, alpha * log_p + (1 - alpha) * log_q, -_INF)  # [N]
+    log_a = torch.logsumexp(log_pq + w.clamp_min(0).log(), dim=-1)
+    return torch.where(near, torch.log1p(torch.where(near, excess, 0.0)), log_a) / (alpha - 1.0)
+
+
+def _cdf_difference(p, q, x):
+    """F_p(x) - F_q(x) [N], as S_q - S_p where both CDFs are above ½ (accurate upper tails)."""
+    fp, fq = _quad.cdf_sf(p, x), _quad.cdf_sf(q, x)
+    if fp is None or fq is None:
+        raise ValueError(f"wasserstein needs cdf of p and q; got {type(p).__name__} and {type(q).__name__}")
+    return torch.where(torch.minimum(fp[0], fq[0]) <= 0.5, fp[0] - fq[0], fq[1] - fp[1])
+
+
+def _w1_default(p, q):
+    """W1 = ∫ |F_p - F_q| on the default panels, with breakpoints where F_p = F_q."""
+    quad = _default_quadrature(p, q, kinks=lambda x: _cdf_difference(p, q, x))
+    return _quad.settled(_integrate(_cdf_difference(p, q, quad.x).abs(), quad.levels), "wasserstein(order=1)")
+
+
+def _w2_default(p, q):
+    """W2² = ∫_0^½ (F_p⁻¹ - F_q⁻¹)² du + the same in s = 1 - u, on panels in u down to 2^-120 with breakpoints at F(x) of each x-breakpoint."""
+    for name, d in (("p", p), ("q", q)):
+        if _quad.cdf_sf(d, torch.zeros(1, dtype=torch.float64, device=_device_of(d))) is None:
+            raise ValueError(f"wasserstein needs cdf of p and q; got {name} = {type(d).__name__}")
+    breaks = _default_quadrature(p, q).breaks.to(_device_of(p))
+    with torch.no_grad():
+        tails = [t for d in (p, q) for t in _quad.cdf_sf(d, breaks)]  # F and S at every x-breakpoint
+    bracket = (breaks[0].item(), breaks[-1].item())
+    total = 0.0
+    for upper, cut in ((False, torch.cat(tails[0::2])), (True, torch.cat(tails[1::2]))):
+        s, levels = _quad.u_panels(cut.tolist())
+        s, levels = s.to(breaks), levels.to(breaks)
+        gap = _quad.quantile(p, s, upper, bracket) - _quad.quantile(q, s, upper, bracket)
+        total = total + _integrate(gap**2, levels)
+    return _quad.settled(total, "wasserstein(order=2)").sqrt()
 
 
 def kl(p, q, grid=None):
@@ -498,8 +623,12 @@ def kl(p, q, grid=None):
     >>> print(abs(value.item() - formula) < 1e-12)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _kl_grid(log_p, log_q, grid.w)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _kl_grid(log_p, log_q, grid.w)
+    _check_pair(p, q)
+    exact = closed_form_or_none("kl", p, q)
+    return exact if exact is not None else _by_quadrature(p, q, _kl_positive, "kl")
 
 
 def js(p, q, grid=None):
@@ -534,8 +663,11 @@ def js(p, q, grid=None):
     >>> print(abs(far_apart.item() - math.log(2)) < 1e-9)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _js_grid(log_p, log_q, grid.w).clamp(0.0, LOG2)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _js_grid(log_p, log_q, grid.w).clamp(0.0, LOG2)
+    _check_pair(p, q)
+    return _by_quadrature(p, q, _js_grid, "js").clamp(0.0, LOG2)
 
 
 def hellinger(p, q, grid=None):
@@ -574,8 +706,12 @@ def hellinger(p, q, grid=None):
     >>> print(abs(value.item() - formula) < 1e-10)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _hellinger_grid(log_p, log_q, grid.w).clamp(0.0, 1.0)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _hellinger_grid(log_p, log_q, grid.w).clamp(0.0, 1.0)
+    _check_pair(p, q)
+    exact = closed_form_or_none("hellinger", p, q)
+    return (exact if exact is not None else _by_quadrature(p, q, _hellinger_grid, "hellinger")).clamp(0.0, 1.0)
 
 
 def total_variation(p, q, grid=None):
@@ -612,8 +748,11 @@ def total_variation(p, q, grid=None):
     >>> print(abs(value.item() - formula) < 1e-6)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _tv_grid(log_p, log_q, grid.w).clamp(0.0, 1.0)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _tv_grid(log_p, log_q, grid.w).clamp(0.0, 1.0)
+    _check_pair(p, q)
+    return _by_quadrature(p, q, _tv_grid, "total_variation", kinked=True).clamp(0.0, 1.0)
 
 
 def alpha_divergence(p, q, alpha, grid=None):
@@ -651,8 +790,15 @@ def alpha_divergence(p, q, alpha, grid=None):
     True
     """
     alpha = check_real_scalar(alpha, "alpha")
-    log_p, log_q, grid = _tabulate(p, q, grid, widen=max(alpha - 1.0, -alpha))
-    return _alpha_grid(log_p, log_q, grid.w, alpha)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _alpha_grid(log_p, log_q, grid.w, alpha)
+    _check_pair(p, q)
+    exact = closed_form_or_none("alpha", p, q, alpha=alpha)
+    if exact is not None:
+        return exact
+    kernel = lambda log_p, log_q, w: _integrate(_alpha_integrand(log_p, log_q, alpha), w)  # noqa: E731
+    return _by_quadrature(p, q, kernel, "alpha_divergence", alpha=alpha)
 
 
 def renyi_divergence(p, q, alpha, grid=None):
@@ -692,8 +838,17 @@ def renyi_divergence(p, q, alpha, grid=None):
     True
     """
     alpha = check_real_scalar(alpha, "alpha", minimum=0.0)
-    log_p, log_q, grid = _tabulate(p, q, grid, widen=alpha - 1.0)
-    return _renyi_grid(log_p, log_q, grid.w, alpha)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _renyi_grid(log_p, log_q, grid.w, alpha)
+    _check_pair(p, q)
+    exact = closed_form_or_none("renyi", p, q, alpha=alpha)
+    if exact is not None:
+        return exact
+    if alpha == 1.0:
+        return kl(p, q)
+    kernel = lambda log_p, log_q, w: _renyi_positive(log_p, log_q, w, alpha)  # noqa: E731
+    return _by_quadrature(p, q, kernel, "renyi_divergence", alpha=alpha)
 
 
 def l2_distance_squared(p, q, grid=None):
@@ -720,8 +875,11 @@ def l2_distance_squared(p, q, grid=None):
     >>> print(abs(value.item() - formula) < 1e-12)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _l2sq_grid(log_p, log_q, grid.w)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _l2sq_grid(log_p, log_q, grid.w)
+    _check_pair(p, q)
+    return _by_quadrature(p, q, _l2sq_grid, "l2_distance_squared")
 
 
 def l1_distance(p, q, grid=None):
@@ -746,8 +904,11 @@ def l1_distance(p, q, grid=None):
     >>> print(abs(l1_distance(p, q).item() - 2 * total_variation(p, q).item()) < 1e-15)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _l1_grid(log_p, log_q, grid.w)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _l1_grid(log_p, log_q, grid.w)
+    _check_pair(p, q)
+    return _by_quadrature(p, q, _l1_grid, "l1_distance", kinked=True)
 
 
 def cosine_similarity(p, q, grid=None):
@@ -778,8 +939,11 @@ def cosine_similarity(p, q, grid=None):
     >>> print(abs(value.item() - 1 / math.sqrt(2)) < 1e-9)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _cosine_grid(log_p, log_q, grid.w)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _cosine_grid(log_p, log_q, grid.w)
+    _check_pair(p, q)
+    return _by_quadrature(p, q, _cosine_grid, "cosine_similarity")
 
 
 def wasserstein(p, q, order=1, grid=None):
@@ -819,6 +983,12 @@ def wasserstein(p, q, order=1, grid=None):
     """
     if isinstance(order, bool) or order not in (1, 2):
         raise ValueError(f"order must be 1 or 2; got {order!r}")
+    if grid is None:
+        _check_pair(p, q)
+        if order == 2:
+            exact = closed_form_or_none("wasserstein2", p, q)
+            return exact if exact is not None else _w2_default(p, q)
+        return _w1_default(p, q)
     grid = _pair_and_grid(p, q, grid)
     try:
         if order == 1:
