@@ -537,11 +537,27 @@ def _default_quadrature(p, q, alpha=None, kinks=None):
 
 
 def _by_quadrature(p, q, kernel, what, alpha=None, kinked=False):
-    """The default path: kernel(log p, log q, levels [3, N]) → [3], then ``_quadrature.settled``."""
+    """The default path: kernel(log p, log q, levels [3, N]) → [3], then ``_quadrature.settled``.
+
+    ``alpha`` is the order of p^α q^(1-α) for the α-divergences (1 for KL): outside (0, 1) the
+    integral can be infinite (p's support not inside q's, tails that grow), decided from the
+    atoms' supports and tails before any quadrature.
+    """
+    finite = False
+    if alpha is not None and not 0.0 < alpha < 1.0:
+        atoms_p, atoms_q = _quad.atoms(p, "p"), _quad.atoms(q, "q")
+        if alpha == 1.0 or alpha == 0.0:
+            infinite = _quad.support_not_covered(*((atoms_p, atoms_q) if alpha == 1.0 else (atoms_q, atoms_p)))
+            finite = None
+        else:
+            infinite = _quad.tilted_is_infinite(atoms_p, atoms_q, alpha)
+            finite = infinite is False
+        if infinite:
+            return torch.full((), _INF, dtype=torch.float64, device=_device_of(p))
     kinks = (lambda x: _log_density(p, x) - _log_density(q, x)) if kinked else None
-    quad = _default_quadrature(p, q, alpha, kinks)
+    quad = _default_quadrature(p, q, alpha if alpha not in (0.0, 1.0) else None, kinks)
     log_p, log_q = _log_density(p, quad.x), _log_density(q, quad.x)
-    return _quad.settled(kernel(log_p, log_q, quad.levels), what)
+    return _quad.settled(kernel(log_p, log_q, quad.levels), what, finite=bool(finite))
 
 
 def _kl_positive(log_p, log_q, w):
@@ -628,7 +644,7 @@ def kl(p, q, grid=None):
         return _kl_grid(log_p, log_q, grid.w)
     _check_pair(p, q)
     exact = closed_form_or_none("kl", p, q)
-    return exact if exact is not None else _by_quadrature(p, q, _kl_positive, "kl")
+    return exact if exact is not None else _by_quadrature(p, q, _kl_positive, "kl", alpha=1.0)
 
 
 def js(p, q, grid=None):
@@ -848,7 +864,7 @@ def renyi_divergence(p, q, alpha, grid=None):
     if alpha == 1.0:
         return kl(p, q)
     kernel = lambda log_p, log_q, w: _renyi_positive(log_p, log_q, w, alpha)  # noqa: E731
-    return _by_quadrature(p, q, kernel, "renyi_divergence", alpha=alpha)
+    return _by_quadrature(p, q, kernel, "renyi_divergence", alpha=alpha if alpha > 0 else None)  # order 0: never inf by support
 
 
 def l2_distance_squared(p, q, grid=None):

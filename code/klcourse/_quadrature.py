@@ -46,6 +46,7 @@ class Atom:
     reach: int
     generic: bool = False
     kind: type = None
+    df: float = math.inf
 
     def breakpoints(self):
         """loc ± scale·2^k for k = -3 … reach, the support's finite ends, and for a generic atom 2^-j steps towards them."""
@@ -90,7 +91,8 @@ def _family_atoms(dist):
         lows, highs = _floats(dist.low), _floats(dist.high)
         return [Atom(0.5 * (a + b), 0.5 * (b - a), a, b, reach, kind=Uniform) for a, b in zip(lows, highs)]
     locs, scales = _floats(dist.loc.expand(dist.batch_shape)), _floats(dist.scale.expand(dist.batch_shape))
-    return [Atom(m, s, -math.inf, math.inf, reach, kind=type(dist)) for m, s in zip(locs, scales)]
+    dfs = _floats(dist.df.expand(dist.batch_shape)) if isinstance(dist, StudentT) else [math.inf] * len(locs)
+    return [Atom(m, s, -math.inf, math.inf, reach, kind=type(dist), df=df) for m, s, df in zip(locs, scales, dfs)]
 
 
 def _generic_atom(dist, name):
@@ -134,6 +136,52 @@ def tilted_atoms(atoms_p, atoms_q, alpha):
                 out += [Atom(a.loc + s * shift, a.scale / math.sqrt(alpha), -math.inf, math.inf, _REACH[Normal], kind=Normal)
                         for s in (-1.0, 1.0)]
     return out
+
+
+def _decay(atom):
+    """(A, B, C) with log p(x) ≈ -A x² - B |x| - C log |x| in both tails; None for an atom of unknown tails."""
+    if atom.generic:
+        return None
+    if atom.kind is Normal:
+        return (1 / (2 * atom.scale**2), 0.0, 0.0)
+    if atom.kind is Laplace:
+        return (0.0, 1 / atom.scale, 0.0)
+    if atom.kind is Cauchy:
+        return (0.0, 0.0, 2.0)
+    return (0.0, 0.0, atom.df + 1)  # Student t
+
+
+def hull(atom_list):
+    """The smallest interval holding every atom's support."""
+    return min(a.lo for a in atom_list), max(a.hi for a in atom_list)
+
+
+def tilted_is_infinite(atoms_p, atoms_q, alpha):
+    """Whether ∫ p^α q^(1-α) diverges, for α > 1 (or α < 0, by symmetry): True, False, or None when a tail is unknown.
+
+    Infinite if p has mass outside q's support hull, or if in a tail p^α q^(1-α) ≈ exp(-αT_p + (α-1)T_q) decays no
+    faster than 1/|x|, T = A x² + B|x| + C log|x| of the heaviest component (Uniforms have no tail).
+    """
+    if alpha < 0:
+        return tilted_is_infinite(atoms_q, atoms_p, 1.0 - alpha)
+    (plo, phi), (qlo, qhi) = hull(atoms_p), hull(atoms_q)
+    if plo < qlo or phi > qhi:
+        return True
+    tails_p = [_decay(a) for a in atoms_p if a.kind is not Uniform]
+    if not tails_p:
+        return False  # p is bounded inside q's support
+    tails_q = [_decay(a) for a in atoms_q if a.kind is not Uniform]
+    if None in tails_p or None in tails_q or not tails_q:
+        return None
+    heaviest_p, heaviest_q = min(tails_p), min(tails_q)
+    e = [alpha * a - (alpha - 1) * b for a, b in zip(heaviest_p, heaviest_q)]  # decay of the integrand
+    return not (e[0] > 0 or (e[0] == 0 and (e[1] > 0 or (e[1] == 0 and e[2] > 1))))
+
+
+def support_not_covered(atoms_p, atoms_q):
+    """Whether p has mass outside the hull of q's support (then KL(p ‖ q) = inf)."""
+    (plo, phi), (qlo, qhi) = hull(atoms_p), hull(atoms_q)
+    return plo < qlo or phi > qhi
 
 
 # ----------------------------------------------------------------------------- panels
@@ -198,15 +246,16 @@ def crossings(f, breaks, x):
     return _floats(0.5 * (a + b))
 
 
-def settled(values, what):
-    """The full value [3] → [] if the last octave changed it by < 1e-9 relative; inf if the octaves do not shrink; else raise."""
+def settled(values, what, finite=False):
+    """The full value [3] → [] if the last octave changed it by < 1e-9 relative; inf if the octaves do not shrink
+    (unless the value is known to be ``finite``); else raise."""
     v0, v1, v2 = values.detach().tolist()
-    if not math.isfinite(v2):
+    if not math.isfinite(v2) and not finite:
         return values[2]
     d2, d1 = abs(v2 - v1), abs(v1 - v0)
     if d2 <= SETTLED_RTOL * abs(v2):
         return values[2]
-    if d2 >= 0.99 * d1:  # each octave adds as much as the last, or more: the integral diverges
+    if d2 >= 0.99 * d1 and not finite:  # each octave adds as much as the last, or more: the integral diverges
         return torch.full_like(values[2], math.inf)
     raise ValueError(
         f"{what}: the integrand's tails converge too slowly for the default grid to promise 1e-6 "
