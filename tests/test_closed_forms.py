@@ -18,7 +18,7 @@ from klcourse import (
     gaussian_entropy,
     gaussian_kl,
     hellinger,
-    kl,
+    kl_divergence,
     mvn_kl,
     normal,
     register_closed_form,
@@ -94,7 +94,7 @@ def test_closed_forms_agree_with_the_package_quadrature_including_gradients():
         (lambda: closed_form("renyi", target, Normal(mu, sigma), alpha=0.7), lambda: renyi_divergence(target, Normal(mu, sigma), 0.7)),
         (lambda: closed_form("alpha", target, Normal(mu, sigma), alpha=2.0), lambda: alpha_divergence(target, Normal(mu, sigma), 2.0)),
         (lambda: closed_form("wasserstein2", target, Normal(mu, sigma)), lambda: wasserstein(target, Normal(mu, sigma), 2)),
-        (lambda: closed_form("kl", Normal(mu, sigma), target), lambda: kl(Normal(mu, sigma), target)),
+        (lambda: closed_form("kl", Normal(mu, sigma), target), lambda: kl_divergence(Normal(mu, sigma), target)),
     ]
     for exact, numeric in pairs:
         e, n = exact(), numeric()
@@ -227,7 +227,7 @@ def test_lookup_walks_subclasses_and_lists_rules_when_missing():
     assert closed_form("hellinger", p, q).item() == pytest.approx(closed_form("hellinger", normal(0.0, 1.0), q).item())
     with pytest.raises(ValueError, match=r"no closed form 'hellinger' for \(MixtureSameFamily, Normal\); registered: .*hellinger\(Normal, Normal\)"):
         closed_form("hellinger", bimodal_target(), q)
-    with pytest.raises(ValueError, match=r"no closed form 'kl' for \(MixtureSameFamily, Normal\).*use klcourse.kl"):
+    with pytest.raises(ValueError, match=r"no closed form 'kl' for \(MixtureSameFamily, Normal\).*use klcourse.kl_divergence"):
         closed_form("kl", bimodal_target(), q)
 
 

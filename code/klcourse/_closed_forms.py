@@ -152,7 +152,7 @@ def _kl_by_torch(p, q):
     except NotImplementedError as exc:
         raise ValueError(
             f"no closed form 'kl' for ({type(p).__name__}, {type(q).__name__}): "
-            "torch.distributions.kl_divergence has no rule for this pair; use klcourse.kl (quadrature)"
+            "torch.distributions.kl_divergence has no rule for this pair; use klcourse.kl_divergence (quadrature)"
         ) from exc
 
 

@@ -1,12 +1,17 @@
-"""Divergences between 1-D continuous distributions, by quadrature on a grid.
+"""Divergences between 1-D continuous distributions, by closed form or quadrature.
 
 Every measure is a private *grid kernel* of log-densities tabulated on a grid
 (``log_p``, ``log_q`` of shape ``[..., N]`` and quadrature weights ``w`` of shape ``[N]``,
 returning ``[...]``); the public functions only validate, tabulate and call a kernel.
 The fitting code (``_fit.py``, ``_landscape.py``) calls the kernels directly with the
-target's log-density computed once. The public functions' default grid is ``covering_grid(p, q)``
-with two extra nodes one ulp either side of each finite end of a support (``_with_jumps``), so
-a density that jumps there (a Uniform) is integrated without the trapezoidal rule's O(Δx) error.
+target's log-density computed once.
+
+With no ``grid`` the public functions first look for a closed form registered for the pair
+(``_closed_forms``: torch's KL registry, the Normal-Normal formulas), and otherwise integrate
+on the adaptive panels of ``_quadrature``: Gauss-Legendre nodes between breakpoints at each
+distribution's location ± scale·2^k, crossings for |p - q|, and a check of the tails that
+returns ``inf`` for a divergent integral or raises a ``ValueError`` when 1e-6 cannot be
+promised. With a ``grid`` they take trapezoidal sums on it, as the book's seed did.
 """
 
 import math
@@ -21,7 +26,6 @@ from ._validate import check_positive_int, check_real_scalar, check_scalar_distr
 
 LOG2 = math.log(2.0)
 _INF = math.inf
-_MAX_WIDEN = 4.0  # the default grid for α outside [0, 1] grows by at most 4 widths per side
 
 
 # ----------------------------------------------------------------------------- grids
@@ -290,45 +294,6 @@ def covering_interval(*dists, tail=1e-12):
     if not 0 < tail < 0.5:
         raise ValueError(f"tail must be in (0, 0.5); got {tail:g}")
     return _quad.covering_interval(*dists, tail=tail)
-
-
-def _support_ends(dist):
-    """Finite ends of the support (of every component of a mixture), as floats; none for the real line."""
-    support = (dist.component_distribution if isinstance(dist, MixtureSameFamily) else dist).support
-    ends = []
-    for name in ("lower_bound", "upper_bound"):
-        bound = getattr(support, name, None)
-        if bound is not None:
-            bound = torch.as_tensor(bound, dtype=torch.float64).detach().cpu().reshape(-1)
-            ends += [b for b in bound.tolist() if math.isfinite(b)]
-    return ends
-
-
-def _with_jumps(grid, *dists):
-    """The grid with two nodes one ulp either side of each finite support end where the density jumps (a Uniform's ends).
-
-    The trapezoidal rule errs by O(Δx) on a panel across a jump; with the jump between two
-    adjacent nodes, one on each side, every panel is smooth and the jump costs one panel of
-    width 2 ulp. Ends more than one spacing outside the grid, or where the density is not
-    bounded by twice its largest value on the grid (a singularity such as Gamma(½)'s at 0),
-    are left alone.
-    """
-    x = grid.x.detach().to(torch.float64)  # [N], on the device shared with p and q
-    lo, hi, spacing = x[0].item(), x[-1].item(), (x[1:] - x[:-1]).max().item()
-    nodes = []
-    for dist in dists:
-        with torch.no_grad():
-            peak = _log_density(dist, x).max().item()
-            for end in _support_ends(dist):
-                if not lo - spacing <= end <= hi + spacing:
-                    continue
-                pair = torch.tensor([math.nextafter(end, -_INF), math.nextafter(end, _INF)], dtype=torch.float64, device=x.device)
-                edge = _log_density(dist, pair).max().item()  # the density on the support's side
-                if -math.inf < edge <= peak + LOG2:  # a finite jump (NaN, 0 or a singularity: left alone)
-                    nodes.append(pair)
-    if not nodes:
-        return grid
-    return Grid.from_points(torch.unique(torch.cat([x] + nodes)))  # sorted, strictly increasing
 
 
 def _log_density(dist, x):
@@ -616,7 +581,8 @@ def kl(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions (batch_shape and event_shape ``()``), mixtures included.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -627,14 +593,13 @@ def kl(p, q, grid=None):
     Notes
     -----
     Computed from ``log_prob`` directly (never ``log(exp(...))``), so far tails do not
-    underflow to ``log 0``. With P the target and Q the model, forward KL is ``kl(P, Q)``
-    and reverse KL is ``kl(Q, P)``.
+    underflow to ``log 0``. Public as ``kl_divergence`` (which dispatches distributions here).
 
     Examples
     --------
     >>> import math
-    >>> from klcourse import kl, normal
-    >>> value = kl(normal(0.0, 1.0), normal(1.0, 2.0))
+    >>> from klcourse import kl_divergence, normal
+    >>> value = kl_divergence(normal(0.0, 1.0), normal(1.0, 2.0))
     >>> formula = math.log(2.0) + (1.0 + 1.0) / (2 * 4.0) - 0.5
     >>> print(abs(value.item() - formula) < 1e-12)
     True
@@ -655,7 +620,8 @@ def js(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -664,18 +630,16 @@ def js(p, q, grid=None):
 
     Notes
     -----
-    A density that jumps (a Uniform at the ends of its support) makes the trapezoidal rule
-    err by O(Δx) on the panel across the jump: on a 4001-node grid, disjoint Uniforms gave
-    0.69323 > log 2. The default grid therefore puts a node one ulp either side of each finite
-    support end, which integrates such jumps exactly up to rounding; the result is then
-    clamped to [0, log 2], which removes that rounding (a few ulp) and, on a grid you pass,
-    any quadrature error beyond the range.
+    A density that jumps (a Uniform at the ends of its support) makes the trapezoidal rule on a
+    grid you pass err by O(Δx) on the panel across the jump (disjoint Uniforms gave 0.69323 >
+    log 2 on 4001 nodes); the default quadrature has a panel end at each jump instead. The
+    result is clamped to [0, log 2].
 
     Examples
     --------
     >>> import math
-    >>> from klcourse import js, normal
-    >>> far_apart = js(normal(0.0, 1.0), normal(100.0, 1.0))
+    >>> from klcourse import js_divergence, normal
+    >>> far_apart = js_divergence(normal(0.0, 1.0), normal(100.0, 1.0))
     >>> print(abs(far_apart.item() - math.log(2)) < 1e-9)
     True
     """
@@ -694,7 +658,8 @@ def hellinger(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -708,10 +673,7 @@ def hellinger(p, q, grid=None):
     itself is ``hellinger(p, q).sqrt()``. It is computed as ½ ∫ (√p - √q)², which is exactly 0
     for p = q, instead of 1 - BC, which cancels.
 
-    At a jump of a density (a Uniform's support ends) the trapezoidal rule errs by O(Δx):
-    disjoint Uniforms gave 1.000125 on a 4001-node grid. The default grid puts a node one ulp
-    either side of each finite support end, which integrates such jumps exactly up to
-    rounding, and the result is clamped to [0, 1] (as in :func:`js`).
+    The result is clamped to [0, 1] (as in :func:`js_divergence`).
 
     Examples
     --------
@@ -738,7 +700,8 @@ def total_variation(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -747,13 +710,11 @@ def total_variation(p, q, grid=None):
 
     Notes
     -----
-    |p - q| has a kink wherever the densities cross, so the trapezoidal rule converges only
-    like Δx² here (relative errors of 1e-7 to 1e-5 on the default grid), not exponentially as for
-    smooth integrands.
-    The same holds for ``l1_distance`` and ``wasserstein(order=1)``. A density that jumps is
-    worse, O(Δx) on the panel across the jump (disjoint Uniforms gave 1.000125): the default grid
-    puts a node one ulp either side of each finite support end, which integrates such jumps
-    exactly up to rounding, and the result is clamped to [0, 1] (as in :func:`js`).
+    |p - q| has a kink wherever the densities cross, so the trapezoidal rule on a grid you pass
+    converges only like Δx² (relative errors of 1e-7 to 1e-5 on 4001 nodes). The default
+    quadrature finds the crossings (bisection on the sign of log p - log q) and puts a panel end
+    at each, so every panel is smooth; the same holds for ``l1_distance`` and
+    ``wasserstein(order=1)``. The result is clamped to [0, 1] (as in :func:`js_divergence`).
 
     Examples
     --------
@@ -781,7 +742,8 @@ def alpha_divergence(p, q, alpha, grid=None):
     alpha : float
         Any finite real; α = 1 gives KL(p ‖ q) and α = 0 gives KL(q ‖ p) (the limits).
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -794,15 +756,15 @@ def alpha_divergence(p, q, alpha, grid=None):
     Hellinger distance of ``hellinger``; D_α(p ‖ q) = D_{1-α}(q ‖ p). It is computed in
     Amari's form for positive measures, ∫ [αp + (1-α)q - p^α q^(1-α)] / (α(1-α)), which equals
     the formula above for densities and, written with ``expm1``, stays accurate as α → 0 or 1.
-    For α outside [0, 1] the default grid is widened as in ``renyi_divergence``.
+    For α outside [0, 1] the integral can be infinite: see ``renyi_divergence``.
 
     Examples
     --------
-    >>> from klcourse import alpha_divergence, hellinger, kl, normal
+    >>> from klcourse import alpha_divergence, hellinger, kl_divergence, normal
     >>> p, q = normal(0.0, 1.0), normal(1.0, 2.0)
     >>> print(abs(alpha_divergence(p, q, 0.5).item() - 4 * hellinger(p, q).item()) < 1e-12)
     True
-    >>> print(abs(alpha_divergence(p, q, 1 - 1e-9).item() - kl(p, q).item()) < 1e-8)
+    >>> print(abs(alpha_divergence(p, q, 1 - 1e-9).item() - kl_divergence(p, q).item()) < 1e-8)
     True
     """
     alpha = check_real_scalar(alpha, "alpha")
@@ -827,7 +789,8 @@ def renyi_divergence(p, q, alpha, grid=None):
     alpha : float
         Order, α >= 0; α = 1 gives KL(p ‖ q) (the limit).
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -836,14 +799,15 @@ def renyi_divergence(p, q, alpha, grid=None):
 
     Notes
     -----
-    p is normalised on the grid (p / Σ w p), which cancels the mass the grid's ends cut from
-    p; near α = 1 the logarithm is taken as log1p of a quantity of order |α - 1|, so the
-    limit KL(p ‖ q) is reached without cancellation.
+    Near α = 1 the logarithm is taken as log1p of a quantity of order |α - 1|, so the limit
+    KL(p ‖ q) is reached without cancellation. On a grid you pass, p is normalised on the grid
+    (p / Σ w p), which cancels the mass the grid's ends cut from p.
 
-    For α > 1 the integrand p^α q^(1-α) peaks beyond both distributions (for two Normals
-    of equal σ, at μ_p + (α - 1)(μ_p - μ_q)), so the default grid is ``covering_grid(p, q)``
-    widened by min(α - 1, 4) of its width on each side, at the same spacing. Pass ``grid=``
-    for anything more extreme.
+    For α > 1 the integrand p^α q^(1-α) can peak beyond both distributions (for two Normals
+    of equal σ, at μ_p + (α - 1)(μ_p - μ_q)) or grow in the tails. The default quadrature
+    decides from the supports and the tails (Normal x², Laplace |x|, Cauchy and Student t
+    log|x|) whether the integral is infinite, and adds panels where a Normal's tilted
+    integrand peaks.
 
     Examples
     --------
@@ -875,7 +839,8 @@ def l2_distance_squared(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -906,7 +871,8 @@ def l1_distance(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -935,7 +901,8 @@ def cosine_similarity(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -973,7 +940,8 @@ def wasserstein(p, q, order=1, grid=None):
     order : {1, 2}
         W1 = ∫ |F_p(x) - F_q(x)| dx; W2 = sqrt(∫_0^1 (F_p⁻¹(u) - F_q⁻¹(u))² du).
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -982,10 +950,13 @@ def wasserstein(p, q, order=1, grid=None):
 
     Notes
     -----
-    W2 substitutes u = F_p(x), du = p(x) dx, giving ∫ (x - F_q⁻¹(F_p(x)))² p(x) dx on the
-    x-grid: the optimal (monotone) transport map in 1-D. It needs F_q⁻¹; if only p has an
-    ``icdf`` (a Normal model against a mixture target) the roles swap, since W2 is symmetric.
-    If neither has one, F_q⁻¹ is the linear interpolation of F_q tabulated on the grid.
+    By default W2 is integrated in u on panels down to u = 2^-120 at both ends, with the
+    quantiles of the upper half taken from the survival function (accurate tails), and a
+    mixture's quantile found by Newton's method on the log of its CDF; W1 is integrated in x
+    with F_q - F_p written as S_p - S_q above the medians. A Cauchy against a distribution with
+    a finite mean gives ``inf``. On a grid you pass, W2 substitutes u = F_p(x), giving
+    ∫ (x - F_q⁻¹(F_p(x)))² p(x) dx on the x-grid (the roles swap if only p has an ``icdf``;
+    if neither has one, F_q⁻¹ is interpolated on the grid).
 
     Examples
     --------

@@ -6,7 +6,7 @@
   exercise ``ex-kl-2``.
 
 Expected values come from the library (:func:`klcourse.kl_divergence`, the grid kernel
-behind :func:`klcourse.kl`); each typical mistake is computed the way a learner would get it
+behind :func:`klcourse.kl_divergence` for densities); each typical mistake is computed the way a learner would get it
 wrong, so that the report can name it. A learner's ``nan`` matches no value (NaN equals
 nothing), so a ``nan`` answer gets its own hint through ``run_cases(nan_hint=...)``.
 """
