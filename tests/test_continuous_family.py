@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import integrate, special, stats
+from scipy.optimize import minimize_scalar
 from torch.distributions import Categorical, Cauchy, Laplace, MixtureSameFamily, Normal, StudentT, Uniform
 
 import klcourse as kc
@@ -244,10 +245,18 @@ def references(p, q):
         return -math.inf if a == -math.inf else 2 * a - b
 
     # log ∫ p²/q with its peak factored out: the integrand can peak at e^2500 far from both (N against a narrow Laplace)
-    probe = sorted(set(pts) | {x for a, b in zip(sorted(pts)[:-1], sorted(pts)[1:]) for x in np.linspace(a, b, 50)}
-                   | {s * 10.0**k for k in np.arange(-3, 12, 0.01) for s in (-1, 1)})
-    top, peak = max((log_order2(x), x) for x in probe if lo <= x <= hi)
-    around_peak = [peak + d * abs(peak) * 1e-4 for d in (-1, 0, 1)]
+    # the peaks of p²/q, refined: they can lie far from both distributions (N against a narrow Laplace: e^2500 at x = 50)
+    probe = sorted(x for x in set(pts) | {x for a, b in zip(sorted(pts)[:-1], sorted(pts)[1:]) for x in np.linspace(a, b, 50)}
+                   | {s * 10.0**k for k in np.arange(-3, 12, 0.01) for s in (-1, 1)} if lo <= x <= hi)
+    values = [log_order2(x) for x in probe]
+    peaks = []
+    for i in range(1, len(probe) - 1):
+        if values[i] > -math.inf and values[i] >= values[i - 1] and values[i] >= values[i + 1]:
+            found = minimize_scalar(lambda x: -log_order2(x), bounds=(probe[i - 1], probe[i + 1]), method="bounded",
+                                    options={"xatol": 1e-12 * max(1.0, abs(probe[i]))})
+            peaks.append((-found.fun, found.x))
+    top = max(v for v, _ in peaks) if peaks else max(values)
+    around_peak = [x + d * max(1.0, abs(x)) for v, x in peaks if v > top - 100 for d in (-1e-2, -1e-4, -1e-6, 0.0, 1e-6, 1e-4, 1e-2)]
 
     ref = {
         "kl": math.inf if kl_is_infinite(p, q) else line(kl_term),
