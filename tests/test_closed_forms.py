@@ -294,3 +294,11 @@ def test_gaussian_helpers_torch_in_torch_out_and_numpy_broadcasting():
     h = gaussian_entropy(sig)
     h.sum().backward()
     torch.testing.assert_close(sig.grad, 1 / sig.detach())  # dH/dσ = 1/σ
+
+
+def test_rules_registered_by_a_test_do_not_outlive_it():
+    """The conftest fixture restores the registry: the rule of the test above is gone."""
+    from klcourse._closed_forms import _REGISTRY
+
+    assert not any(getattr(tp, "__name__", "") == "Shifted" for _, tp, _ in _REGISTRY)
+    assert not any(name == "mean_gap" for name, _, _ in _REGISTRY)  # the doctest's rule
