@@ -252,9 +252,10 @@ def references(p, q):
     peaks = []
     for i in range(1, len(probe) - 1):
         if values[i] > -math.inf and values[i] >= values[i - 1] and values[i] >= values[i + 1]:
-            found = minimize_scalar(lambda x: -log_order2(x), bounds=(probe[i - 1], probe[i + 1]), method="bounded",
+            found = minimize_scalar(lambda x: -log_order2(x) if log_order2(x) > -math.inf else 1e300,
+                                    bounds=(probe[i - 1], probe[i + 1]), method="bounded",
                                     options={"xatol": 1e-12 * max(1.0, abs(probe[i]))})
-            peaks.append((-found.fun, found.x))
+            peaks.append(max((-found.fun, found.x), (values[i], probe[i])))  # a peak at a support's end stays there
     top = max(v for v, _ in peaks) if peaks else max(values)
     around_peak = [x + d * max(1.0, abs(x)) for v, x in peaks if v > top - 100 for d in (-1e-2, -1e-4, -1e-6, 0.0, 1e-6, 1e-4, 1e-2)]
 

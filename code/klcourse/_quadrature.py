@@ -117,12 +117,20 @@ def _generic_atom(dist, name):
 
 def tilted_atoms(atoms_p, atoms_q, alpha):
     """For α outside [0, 1], where p^α q^(1-α) peaks beyond both: for each Normal atom of p (of q if α < 0), against a Normal
-    atom the Gaussian p_i^α q_j^(1-α), against a Laplace atom the Normal's points (α-1)σ²/(α b) either side."""
+    atom the Gaussian p_i^α q_j^(1-α), against a Laplace atom the Normal's points (α-1)σ²/(α b) either side; for each
+    Uniform atom of p, its ends at the scale on which q^(1-α) grows there."""
     if alpha < 0:
         return tilted_atoms(atoms_q, atoms_p, 1.0 - alpha)
     beta = 1.0 - alpha
     out = []
     for a in atoms_p:
+        if a.kind is Uniform:  # p^α q^(1-α) grows towards p's support ends as q^(1-α) does: panels at its e-folding length
+            for end in (a.lo, a.hi):
+                for b in atoms_q:
+                    slope = ((alpha - 1) * abs(end - b.loc) / b.scale**2 if b.kind is Normal
+                             else (alpha - 1) / b.scale if b.kind is Laplace else 0.0)
+                    if slope > 0:
+                        out.append(Atom(end, 1.0 / slope, a.lo, a.hi, _REACH[Normal], kind=Uniform))
         if a.kind is not Normal:
             continue
         for b in atoms_q:
