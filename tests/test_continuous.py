@@ -206,8 +206,8 @@ def test_mse_and_cosine_optima_from_the_findings():
 
 
 KERNELS = {
-    "kl": (_kl_grid, kl),
-    "js": (_js_grid, js),
+    "kl": (_kl_grid, kl_divergence),
+    "js": (_js_grid, js_divergence),
     "hellinger": (_hellinger_grid, hellinger),
     "tv": (_tv_grid, total_variation),
     "l1": (_l1_grid, l1_distance),
@@ -305,7 +305,7 @@ def test_symmetries_and_ranges():
 
 FIXED = Grid.uniform(-20.0, 25.0, 3001)
 GRAD_MEASURES = [
-    ("kl", kl),
+    ("kl", kl_divergence),
     ("js", js_divergence),
     ("hellinger", hellinger),
     ("tv", total_variation),
