@@ -232,7 +232,9 @@ def panels(atom_list, extra_breaks=(), device=None):
     points = sorted({x for a in atom_list for x in a.breakpoints()} | set(extra_breaks))
     breaks = torch.tensor(points, dtype=torch.float64)
     x, w = gauss_legendre(breaks)
-    depth = _depth(x, atom_list)
+    lo, hi = min(a.loc for a in atom_list), max(a.loc for a in atom_list)
+    between = [Atom(0.5 * (lo + hi), 0.5 * (hi - lo), lo, hi, 2)] if hi > lo else []  # between the atoms is no tail
+    depth = _depth(x, atom_list + between)
     levels = torch.stack([w * (depth <= -2), w * (depth <= -1), w])  # [3, N]
     return Panels(x.to(device), levels.to(device), breaks)
 
