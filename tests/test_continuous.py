@@ -174,7 +174,7 @@ def test_non_gaussian_supports_match_torch_closed_forms():
 
 
 def test_w2_between_two_mixtures_uses_the_tabulated_quantile():
-    # neither distribution has an icdf in torch: F_q⁻¹ is interpolated on the grid
+    # neither distribution has an icdf in torch: a mixture quantile comes from Newton steps on the log of its CDF
     w2sq, _ = integrate.quad(lambda u: (TARGET.ppf(u) - SKEWED.ppf(u)) ** 2, 0, 1, points=[0.3, 0.5, 0.7], limit=400)
     assert wasserstein(TARGET.torch(), SKEWED.torch(), 2).item() == pytest.approx(math.sqrt(w2sq), rel=1e-5)
     assert wasserstein(TARGET.torch(), TARGET.torch(), 2).item() == 0.0

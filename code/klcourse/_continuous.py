@@ -555,12 +555,23 @@ def _w1_default(p, q):
     return _quad.settled(_integrate(_cdf_difference(p, q, quad.x).abs(), quad.levels), "wasserstein(order=1)")
 
 
+def _identical(p, q):
+    """Same family, parameters and weights (then every distance is exactly 0, not Newton's 1e-10)."""
+    if type(p) is not type(q) or _quad.atoms(p, "p") != _quad.atoms(q, "q"):
+        return False
+    if isinstance(p, MixtureSameFamily):
+        return bool(torch.equal(p.mixture_distribution.probs.detach(), q.mixture_distribution.probs.detach()))
+    return not any(a.generic for a in _quad.atoms(p, "p"))
+
+
 def _w2_default(p, q):
     """W2² = ∫ (x - T(x))² p(x) dx with the monotone map T = F_q⁻¹∘F_p (S_q⁻¹∘S_p above the median, accurate tails),
     on the default panels plus x-breakpoints where F_p reaches F_q at q's breakpoints (where T is steep)."""
     for name, d in (("p", p), ("q", q)):
         if _quad.cdf_sf(d, torch.zeros(1, dtype=torch.float64, device=_device_of(d))) is None:
             raise ValueError(f"wasserstein needs cdf of p and q; got {name} = {type(d).__name__}")
+    if _identical(p, q):
+        return torch.zeros((), dtype=torch.float64, device=_device_of(p))
     atoms = _quad.atoms(p, "p") + _quad.atoms(q, "q")
     device = _device_of(p)
     breaks = _quad.panels(atoms, device=device).breaks.to(device)
@@ -989,7 +1000,11 @@ def wasserstein(p, q, order=1, grid=None):
         _check_pair(p, q)
         if order == 2:
             exact = closed_form_or_none("wasserstein2", p, q)
-            return exact if exact is not None else _w2_default(p, q)
+            if exact is not None:
+                return exact
+            if isinstance(q, MixtureSameFamily) and not isinstance(p, MixtureSameFamily):
+                p, q = q, p  # W2 is symmetric; T = F_q⁻¹∘F_p is smooth when q is not a mixture (no jump in F_q⁻¹)
+            return _w2_default(p, q)
         return _w1_default(p, q)
     grid = _pair_and_grid(p, q, grid)
     try:
