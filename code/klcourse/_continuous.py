@@ -236,10 +236,10 @@ def covering_grid(*dists, n=4001, tail=1e-12):
 
     Notes
     -----
-    The ends come from ``icdf(tail)`` and ``icdf(1 - tail)`` where torch implements ``icdf``
-    (for a Normal: mean ± 7.03 standard deviations), otherwise from the same quantiles found
-    by bisection on ``cdf`` (a Gamma, say). The grid carries no gradient: it is a fixed set of
-    quadrature nodes.
+    The ends come from ``covering_interval(*dists, tail=tail)`` (for a Normal: mean ± 7.03
+    standard deviations). The grid carries no gradient: it is a fixed set of quadrature nodes.
+    The divergences do not use it by default (they use closed forms or adaptive panels); it is
+    for a grid you want to pass, or to tabulate densities for a figure.
 
     Examples
     --------
