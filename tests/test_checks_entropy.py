@@ -127,7 +127,7 @@ def test_check_entropy_accepts_correct_answers(fn, lang):
     report = check_entropy(fn, lang=lang)
     assert report.passed, str(report)
     assert bool(report)
-    assert ("all 7 cases passed" if lang == "en" else "7 件のケースすべてに合格") in str(report)
+    assert ("all 7 cases passed" if lang == "en" else "7 件すべて合格") in str(report)
 
 
 @pytest.mark.parametrize("fn, en, ja", [

@@ -108,7 +108,7 @@ def test_moment_match_names_each_mistake(wrong, hint_en, hint_ja):
 
 def test_unnormalised_weights_fail_only_the_unnormalised_case():
     report = check_moment_match(unnormalised)
-    assert report.failed_cases == ["unnormalised weights (1, 1), as in the seed"]
+    assert report.failed_cases == ["unnormalised weights (1, 1), as in the seed notebook"]
 
 
 def test_moment_match_reports_a_function_that_raises():
@@ -147,8 +147,8 @@ def test_reverse_kl_modes_names_each_mistake(wrong, hint_en, hint_ja):
 def test_first_mode_is_right_when_the_heaviest_component_comes_first():
     # the case with the heavy component listed first passes; the other two fail
     report = check_reverse_kl_modes(first_mode)
-    assert report.failed_cases == ["0.3 N(-3, 0.3) + 0.7 N(4, 2)",
-                                   "0.25 N(-6, 0.5) + 0.45 N(0, 1.5) + 0.3 N(7, 0.4)"]
+    assert report.failed_cases == ["0.3 N(-3, 0.3²) + 0.7 N(4, 2²)",
+                                   "0.25 N(-6, 0.5²) + 0.45 N(0, 1.5²) + 0.3 N(7, 0.4²)"]
 
 
 def test_reverse_kl_minimum_is_close_to_minus_log_weight():

@@ -18,7 +18,7 @@ from klcourse import (
     gaussian_entropy,
     gaussian_kl,
     hellinger,
-    kl,
+    kl_divergence,
     mvn_kl,
     normal,
     register_closed_form,
@@ -94,7 +94,7 @@ def test_closed_forms_agree_with_the_package_quadrature_including_gradients():
         (lambda: closed_form("renyi", target, Normal(mu, sigma), alpha=0.7), lambda: renyi_divergence(target, Normal(mu, sigma), 0.7)),
         (lambda: closed_form("alpha", target, Normal(mu, sigma), alpha=2.0), lambda: alpha_divergence(target, Normal(mu, sigma), 2.0)),
         (lambda: closed_form("wasserstein2", target, Normal(mu, sigma)), lambda: wasserstein(target, Normal(mu, sigma), 2)),
-        (lambda: closed_form("kl", Normal(mu, sigma), target), lambda: kl(Normal(mu, sigma), target)),
+        (lambda: closed_form("kl", Normal(mu, sigma), target), lambda: kl_divergence(Normal(mu, sigma), target)),
     ]
     for exact, numeric in pairs:
         e, n = exact(), numeric()
@@ -227,7 +227,7 @@ def test_lookup_walks_subclasses_and_lists_rules_when_missing():
     assert closed_form("hellinger", p, q).item() == pytest.approx(closed_form("hellinger", normal(0.0, 1.0), q).item())
     with pytest.raises(ValueError, match=r"no closed form 'hellinger' for \(MixtureSameFamily, Normal\); registered: .*hellinger\(Normal, Normal\)"):
         closed_form("hellinger", bimodal_target(), q)
-    with pytest.raises(ValueError, match=r"no closed form 'kl' for \(MixtureSameFamily, Normal\).*use klcourse.kl"):
+    with pytest.raises(ValueError, match=r"no closed form 'kl' for \(MixtureSameFamily, Normal\).*use klcourse.kl_divergence"):
         closed_form("kl", bimodal_target(), q)
 
 
@@ -294,3 +294,11 @@ def test_gaussian_helpers_torch_in_torch_out_and_numpy_broadcasting():
     h = gaussian_entropy(sig)
     h.sum().backward()
     torch.testing.assert_close(sig.grad, 1 / sig.detach())  # dH/dσ = 1/σ
+
+
+def test_rules_registered_by_a_test_do_not_outlive_it():
+    """The conftest fixture restores the registry: the rule of the test above is gone."""
+    from klcourse._closed_forms import _REGISTRY
+
+    assert not any(getattr(tp, "__name__", "") == "Shifted" for _, tp, _ in _REGISTRY)
+    assert not any(name == "mean_gap" for name, _, _ in _REGISTRY)  # the doctest's rule

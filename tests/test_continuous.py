@@ -20,8 +20,8 @@ from klcourse import (
     covering_grid,
     gaussian_mixture,
     hellinger,
-    js,
-    kl,
+    js_divergence,
+    kl_divergence,
     l1_distance,
     l2_distance_squared,
     normal,
@@ -126,8 +126,8 @@ def ref_measures(p, q):
 
 
 OURS = {
-    "kl": kl,
-    "js": js,
+    "kl": kl_divergence,
+    "js": js_divergence,
     "hellinger": hellinger,
     "tv": total_variation,
     "l1": l1_distance,
@@ -168,13 +168,13 @@ def test_alpha_and_renyi_above_one_match_quad_on_the_widened_default_grid():
 
 def test_non_gaussian_supports_match_torch_closed_forms():
     g1, g2 = Gamma(torch.tensor(3.0, dtype=F64), torch.tensor(1.0, dtype=F64)), Gamma(torch.tensor(4.0, dtype=F64), torch.tensor(2.0, dtype=F64))
-    assert kl(g1, g2).item() == pytest.approx(torch_kl(g1, g2).item(), rel=1e-6)  # no icdf: ends by bisection on cdf
+    assert kl_divergence(g1, g2).item() == pytest.approx(torch_kl(g1, g2).item(), rel=1e-6)  # no icdf: ends by bisection on cdf
     e1, e2 = Exponential(torch.tensor(1.0, dtype=F64)), Exponential(torch.tensor(3.0, dtype=F64))
-    assert kl(e1, e2).item() == pytest.approx(torch_kl(e1, e2).item(), rel=1e-3)  # density jumps at 0: O(Δx)
+    assert kl_divergence(e1, e2).item() == pytest.approx(torch_kl(e1, e2).item(), rel=1e-3)  # density jumps at 0: O(Δx)
 
 
 def test_w2_between_two_mixtures_uses_the_tabulated_quantile():
-    # neither distribution has an icdf in torch: F_q⁻¹ is interpolated on the grid
+    # neither distribution has an icdf in torch: a mixture quantile comes from Newton steps on the log of its CDF
     w2sq, _ = integrate.quad(lambda u: (TARGET.ppf(u) - SKEWED.ppf(u)) ** 2, 0, 1, points=[0.3, 0.5, 0.7], limit=400)
     assert wasserstein(TARGET.torch(), SKEWED.torch(), 2).item() == pytest.approx(math.sqrt(w2sq), rel=1e-5)
     assert wasserstein(TARGET.torch(), TARGET.torch(), 2).item() == 0.0
@@ -186,15 +186,15 @@ def test_w2_between_two_mixtures_uses_the_tabulated_quantile():
 def test_forward_kl_is_stationary_at_moment_matching():
     mu = torch.tensor(2.5, dtype=F64, requires_grad=True)
     sigma = torch.tensor(math.sqrt(57.25), dtype=F64, requires_grad=True)
-    grads = torch.autograd.grad(kl(bimodal_target(), Normal(mu, sigma)), (mu, sigma))
+    grads = torch.autograd.grad(kl_divergence(bimodal_target(), Normal(mu, sigma)), (mu, sigma))
     assert max(abs(g.item()) for g in grads) < 1e-9
-    off = torch.autograd.grad(kl(bimodal_target(), Normal(mu, sigma * 0.9)), (mu,))[0]
+    off = torch.autograd.grad(kl_divergence(bimodal_target(), Normal(mu, sigma * 0.9)), (mu,))[0]
     assert abs(off.item()) < 1e-9  # mean matching holds for any σ
 
 
 def test_reverse_kl_at_a_mode_is_log_2():
     for m in (-5.0, 10.0):
-        assert kl(normal(m, 1.0), bimodal_target()).item() == pytest.approx(LOG2, abs=1e-12)
+        assert kl_divergence(normal(m, 1.0), bimodal_target()).item() == pytest.approx(LOG2, abs=1e-12)
 
 
 def test_mse_and_cosine_optima_from_the_findings():
@@ -206,8 +206,8 @@ def test_mse_and_cosine_optima_from_the_findings():
 
 
 KERNELS = {
-    "kl": (_kl_grid, kl),
-    "js": (_js_grid, js),
+    "kl": (_kl_grid, kl_divergence),
+    "js": (_js_grid, js_divergence),
     "hellinger": (_hellinger_grid, hellinger),
     "tv": (_tv_grid, total_variation),
     "l1": (_l1_grid, l1_distance),
@@ -255,13 +255,13 @@ def test_log_space_keeps_far_tails_finite():
     p, q = normal(0.0, 1.0), normal(40.0, 1.0)
     grid = covering_grid(p, q)
     assert (q.log_prob(grid.x).exp() == 0).any()
-    assert kl(p, q).item() == pytest.approx(40.0**2 / 2, rel=1e-11)  # p's 2e-12 tails lie off the grid
-    assert js(p, q).item() == pytest.approx(LOG2, abs=1e-12)
+    assert kl_divergence(p, q).item() == pytest.approx(40.0**2 / 2, rel=1e-11)  # p's 2e-12 tails lie off the grid
+    assert js_divergence(p, q).item() == pytest.approx(LOG2, abs=1e-12)
 
 
 def test_alpha_limits_are_the_two_kl_directions():
     p, q = bimodal_target(), normal(1.0, 4.0)
-    forward, reverse = kl(p, q).item(), kl(q, p).item()
+    forward, reverse = kl_divergence(p, q).item(), kl_divergence(q, p).item()
     for eps in (1e-4, 1e-7, 1e-11):  # 1e-11: no cancellation on either side (1 - (1 - α) is not α)
         tol = max(10 * eps, 1e-9)
         assert alpha_divergence(p, q, 1 - eps).item() == pytest.approx(forward, rel=tol)
@@ -287,15 +287,15 @@ def test_alpha_identities():
 
 def test_symmetries_and_ranges():
     p, q = bimodal_target(), normal(1.0, 3.0)
-    for f in (js, hellinger, total_variation, l1_distance, l2_distance_squared, cosine_similarity, wasserstein):
+    for f in (js_divergence, hellinger, total_variation, l1_distance, l2_distance_squared, cosine_similarity, wasserstein):
         assert f(p, q).item() == pytest.approx(f(q, p).item(), rel=1e-12)
     assert wasserstein(p, q, 2).item() == pytest.approx(wasserstein(q, p, 2).item(), rel=1e-9)
     assert l1_distance(p, q).item() == pytest.approx(2 * total_variation(p, q).item(), rel=1e-15)
     assert 0 <= hellinger(p, q).item() <= 1 and 0 <= total_variation(p, q).item() <= 1
-    assert total_variation(p, q).item() <= math.sqrt(kl(p, q).item() / 2)  # Pinsker
+    assert total_variation(p, q).item() <= math.sqrt(kl_divergence(p, q).item() / 2)  # Pinsker
     assert hellinger(p, q).item() <= total_variation(p, q).item() <= math.sqrt(2 * hellinger(p, q).item())
     assert wasserstein(p, q, 1).item() <= wasserstein(p, q, 2).item()
-    for f in (kl, js, hellinger, total_variation, l2_distance_squared, wasserstein):
+    for f in (kl_divergence, js_divergence, hellinger, total_variation, l2_distance_squared, wasserstein):
         assert f(q, q).item() == pytest.approx(0.0, abs=1e-12)
     assert cosine_similarity(q, q).item() == pytest.approx(1.0, rel=1e-14)
 
@@ -305,8 +305,8 @@ def test_symmetries_and_ranges():
 
 FIXED = Grid.uniform(-20.0, 25.0, 3001)
 GRAD_MEASURES = [
-    ("kl", kl),
-    ("js", js),
+    ("kl", kl_divergence),
+    ("js", js_divergence),
     ("hellinger", hellinger),
     ("tv", total_variation),
     ("alpha0.5", lambda p, q, grid: alpha_divergence(p, q, 0.5, grid=grid)),
@@ -346,7 +346,7 @@ def test_gradcheck_with_respect_to_mixture_parameters(name, f):
 
 def test_gradients_flow_on_the_default_grid_and_float32_parameters_work():
     mu = torch.tensor(1.0, dtype=torch.float32, requires_grad=True)
-    value = kl(bimodal_target(), Normal(mu, torch.tensor(3.0)))
+    value = kl_divergence(bimodal_target(), Normal(mu, torch.tensor(3.0)))
     value.backward()
     assert value.dtype == F64 and torch.isfinite(mu.grad)
 
@@ -360,12 +360,12 @@ def _uniform(a, b):
 
 def test_disjoint_uniforms_give_inf_not_nan():
     p, q = _uniform(0.0, 1.0), _uniform(2.0, 3.0)
-    assert kl(p, q).item() == math.inf and kl(q, p).item() == math.inf
+    assert kl_divergence(p, q).item() == math.inf and kl_divergence(q, p).item() == math.inf
     assert renyi_divergence(p, q, 0.5).item() == math.inf
     assert alpha_divergence(p, q, 2.0).item() == math.inf
     assert renyi_divergence(p, q, 2.0).item() == math.inf  # 0^2 · 0^-1 counts as 0 off p's support
     # finite answers on disjoint supports (the default grid has nodes either side of each jump)
-    assert js(p, q).item() == pytest.approx(LOG2, rel=1e-3)
+    assert js_divergence(p, q).item() == pytest.approx(LOG2, rel=1e-3)
     assert hellinger(p, q).item() == pytest.approx(1.0, rel=1e-3)
     assert total_variation(p, q).item() == pytest.approx(1.0, rel=1e-3)
     assert alpha_divergence(p, q, 0.5).item() == pytest.approx(4.0, rel=1e-3)
@@ -386,7 +386,7 @@ DISJOINT_UNIFORMS = [((0.0, 1.0), (2.0, 3.0)), ((2.0, 3.0), (0.0, 1.0)), ((0.0, 
 def test_disjoint_uniforms_reach_the_bounds_exactly_and_never_exceed_them(a, b):
     # the trapezoidal rule across a jump errs by O(Δx): the 4001-node default grid gave 0.69323 and 1.000125
     p, q = _uniform(*a), _uniform(*b)
-    for value, bound in ((js(p, q).item(), LOG2), (hellinger(p, q).item(), 1.0), (total_variation(p, q).item(), 1.0)):
+    for value, bound in ((js_divergence(p, q).item(), LOG2), (hellinger(p, q).item(), 1.0), (total_variation(p, q).item(), 1.0)):
         assert value <= bound
         assert value == pytest.approx(bound, abs=1e-9)
 
@@ -401,7 +401,7 @@ def test_disjoint_uniforms_reach_the_bounds_exactly_and_never_exceed_them(a, b):
 def test_disjoint_uniforms_never_exceed_the_bounds(start, widths, gap, swap):
     p, q = _uniform(start, start + widths[0]), _uniform(start + widths[0] + gap, start + widths[0] + gap + widths[1])
     p, q = (q, p) if swap else (p, q)
-    assert 0.0 <= js(p, q).item() <= LOG2
+    assert 0.0 <= js_divergence(p, q).item() <= LOG2
     assert 0.0 <= hellinger(p, q).item() <= 1.0
     assert 0.0 <= total_variation(p, q).item() <= 1.0
 
@@ -418,16 +418,16 @@ def _uniform_closed_forms(a, b, c, d):
 def test_overlapping_uniforms_match_closed_forms(a, b, c, d):
     p, q = _uniform(a, b), _uniform(c, d)
     js_ref, h_ref, tv_ref = _uniform_closed_forms(a, b, c, d)
-    assert js(p, q).item() == pytest.approx(js_ref, abs=1e-9)
+    assert js_divergence(p, q).item() == pytest.approx(js_ref, abs=1e-9)
     assert hellinger(p, q).item() == pytest.approx(h_ref, abs=1e-9)
     assert total_variation(p, q).item() == pytest.approx(tv_ref, abs=1e-9)
 
 
 def test_support_mismatch_is_inf_in_one_direction_only():
     narrow, wide = _uniform(0.0, 1.0), _uniform(0.0, 2.0)
-    assert kl(narrow, wide).item() == pytest.approx(LOG2, rel=1e-3)
-    assert kl(wide, narrow).item() == math.inf
-    assert kl(normal(0.5, 1.0), narrow).item() == math.inf
+    assert kl_divergence(narrow, wide).item() == pytest.approx(LOG2, rel=1e-3)
+    assert kl_divergence(wide, narrow).item() == math.inf
+    assert kl_divergence(normal(0.5, 1.0), narrow).item() == math.inf
     assert renyi_divergence(narrow, wide, 0.0).item() == pytest.approx(LOG2, rel=1e-3)  # -log Q(supp p)
     assert renyi_divergence(wide, narrow, 0.0).item() == pytest.approx(0.0, abs=1e-3)
     assert renyi_divergence(narrow, _uniform(0.9, 10.0), 0.0).item() == pytest.approx(math.log(91), rel=1e-2)
@@ -485,7 +485,7 @@ def test_positive_measure_forms_for_an_unnormalised_target():
 def test_disjoint_support_gradients_are_not_nan():
     low = torch.tensor(2.0, dtype=F64, requires_grad=True)
     q = Uniform(low, torch.tensor(3.0, dtype=F64))
-    (js(_uniform(0.0, 1.0), q) + hellinger(_uniform(0.0, 1.0), q)).backward()
+    (js_divergence(_uniform(0.0, 1.0), q) + hellinger(_uniform(0.0, 1.0), q)).backward()
     assert not torch.isnan(low.grad)
 
 

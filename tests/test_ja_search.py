@@ -88,3 +88,15 @@ def test_compounds_are_split_into_findable_terms():
     assert ja_search.split_terms("相対エントロピー") == ["相対", "エントロピー"]
     assert ja_search.split_terms("情報量") == ["情報", "報量"]
     assert ja_search.split_terms("KLダイバージェンス") == ["kl", "ダイバージェンス"]
+
+
+def test_one_kanji_terms_are_found_like_two_kanji_ones():
+    """A reader who types 値, 和 or 差 finds the pages with 期待値, 総和, 差分 (issue 12)."""
+    page = "期待値は確率で重み付けした総和であり、二つの分布の差を測る。値が小さい。"
+    indexed = {t for t in ja_search.index_terms(page) if ja_search.SearchJapaneseRuns.word_filter(None, t)}
+    for query in ("値", "和", "差", "期待値", "総和", "期待"):
+        terms = ja_search.split_terms(query)  # what the query box sends (the JavaScript agrees, above)
+        assert terms and set(terms) <= indexed, (query, terms)
+    assert "待" in indexed and "ひ" not in indexed  # single kanji only, not single kana
+    assert not ja_search.SearchJapaneseRuns.word_filter(None, "a")  # one Latin letter stays out, as in Sphinx
+    assert ja_search.index_terms("相対エントロピー")[:2] == ja_search.split_terms("相対エントロピー")

@@ -93,7 +93,7 @@ def test_translations_cover_the_same_keys():
     from klcourse import OBJECTIVES
 
     assert set(_TEXT["en"]["objectives"]) == set(OBJECTIVES)
-    assert objective_label("mse", "ja") == "二乗誤差の積分 ∫(p−q)²"
+    assert objective_label("mse", "ja") == "積分二乗誤差 ∫(p−q)²"
 
 
 def test_landscape_figure_marks_minima_and_paths(figures_inputs):
@@ -125,10 +125,33 @@ def test_validation_messages(call, message):
     plt.close("all")
 
 
-def test_every_figure_shows_in_a_notebook():
+def test_any_sequence_of_models_and_results(figures_inputs):
+    from klcourse._plotting import _as_list
+
+    fits = figures_inputs[0]
+    as_tuple, as_list = plot_densities(P, tuple(fits[:2])), plot_densities(P, list(fits[:2]))
+    assert len(as_tuple.get_lines()) == len(as_list.get_lines()) == 3  # the target and two models
+    assert len(plot_densities(P, (0.0, 1.0)).get_lines()) == 2  # a (mu, sigma) pair is one model
+    assert len(plot_densities(P, ((0.0, 1.0), (2.0, 3.0))).get_lines()) == 3
+    assert len(plot_history(tuple(fits)).get_lines()) == len(plot_history(fits).get_lines()) == len(fits)
+    assert _as_list(fits[0]) == [fits[0]] and _as_list(tuple(fits)) == list(fits)  # animate_fits uses the same rule
+    plt.close("all")
+
+
+def test_japanese_labels_use_the_books_terms():
+    ja = _TEXT["ja"]
+    assert ja["start"] == "出発点" and "初期値" not in ja["alt"] and "最適解" not in ja["alt"]
+    assert ja["objectives"]["js"] == "JSダイバージェンス"
+    assert ja["objectives"]["hellinger"] == "ヘリンジャー距離の 2 乗"
+    assert all("、" not in ja[key] for key in ("normal", "fit", "basin"))  # 「, 」 inside formulas
+
+
+def test_every_figure_shows_in_a_notebook(monkeypatch):
     """Each call's figure is displayed inline, the first and the later ones, in both languages."""
     import nbformat
     from nbclient import NotebookClient
+
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel inherits the environment: let it choose inline
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in (

@@ -11,6 +11,12 @@ twice (Python for the index, JavaScript for the query) and tested against each o
 * a kanji run becomes its overlapping two-character pieces (情報量 -> 情報, 報量), so a
   compound is found from any of its words; every other run stays whole.
 
+The index also holds every kanji on its own (情報量 -> 情, 報, 量 as well): a reader who
+types one kanji, such as 値, 和 or 差, is looking for words like 期待値 or 総和 that the
+two-character pieces alone never match (Sphinx matches part of an index term only for query
+terms of three or more characters). A one-kanji query stays one term, so it needs nothing
+on the query side.
+
 Sphinx searches for pages that hold *all* query terms and also matches longer index
 terms that contain a query term of three or more characters, so エントロ finds
 エントロピー.
@@ -44,6 +50,15 @@ def split_terms(text: str) -> list[str]:
     return terms
 
 
+def index_terms(text: str) -> list[str]:
+    """The terms a page is indexed under: :func:`split_terms` and every single kanji of a longer kanji run."""
+    terms = split_terms(text)
+    for run in _RUN.findall(unicodedata.normalize("NFKC", text).lower()):
+        if len(run) > 1 and re.fullmatch(f"[{_KANJI}]+", run):
+            terms.extend(run)
+    return terms
+
+
 # The same rule for the query box; Sphinx puts it in language_data.js as `splitQuery`.
 JS_SPLITTER = r"""
 var splitQuery = (query) => {
@@ -74,11 +89,11 @@ class SearchJapaneseRuns(SearchJapanese):
         pass
 
     def split(self, input: str) -> list[str]:
-        return split_terms(input)
+        return index_terms(input)  # Sphinx calls split() on the pages; the query box runs JS_SPLITTER
 
     def word_filter(self, stemmed_word: str) -> bool:
-        # Keep one-character Latin terms out, as Sphinx does; kanji pieces are two long.
-        return len(stemmed_word) > 1
+        # Keep one-character Latin terms out, as Sphinx does, but keep a single kanji: 値, 和, 差 are words.
+        return len(stemmed_word) > 1 or re.fullmatch(f"[{_KANJI}]", stemmed_word) is not None
 
 
 def register() -> None:

@@ -6,7 +6,7 @@ Convention everywhere: ``p`` first, ``q`` second, and ``KL(p ‖ q)``. In fittin
 target and Q the model: forward KL is ``KL(P ‖ Q)``, reverse KL is ``KL(Q ‖ P)``.
 """
 
-# --- discrete distributions: entropy and divergences on the last axis ---------------------
+# --- entropy and divergences: arrays on the last axis; KL and JS also of two torch distributions ---
 from ._discrete import entropy
 from ._discrete import cross_entropy
 from ._discrete import kl_divergence
@@ -25,8 +25,7 @@ from ._targets import seed_grid
 # --- continuous divergences by quadrature (1-D torch distributions) ------------------------
 from ._continuous import Grid
 from ._continuous import covering_grid
-from ._continuous import kl
-from ._continuous import js
+from ._continuous import covering_interval
 from ._continuous import hellinger
 from ._continuous import total_variation
 from ._continuous import alpha_divergence
@@ -118,8 +117,7 @@ __all__ = [
     # continuous
     "Grid",
     "covering_grid",
-    "kl",
-    "js",
+    "covering_interval",
     "hellinger",
     "total_variation",
     "alpha_divergence",

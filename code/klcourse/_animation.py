@@ -19,7 +19,18 @@ import math
 import numpy as np
 from torch.distributions import Distribution
 
-from ._plotting import _COLORS, _TARGET_COLOR, _check_lang, _density_on, _is_geometric, _model_of, _path_of, _x_range, objective_label
+from ._plotting import (
+    _COLORS,
+    _TARGET_COLOR,
+    _as_list,
+    _check_lang,
+    _density_on,
+    _is_geometric,
+    _model_of,
+    _path_of,
+    _x_range,
+    objective_label,
+)
 
 _WIDTH, _HEIGHT = 640, 300  # one panel, in SVG user units
 _PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 40, 12, 12, 34
@@ -145,7 +156,7 @@ def animate_fits(target, results, lang="en", alt=None, landscape=None, labels=No
     ----------
     target : torch.distributions.Distribution
         The target P (drawn once).
-    results : FitResult or list of FitResult
+    results : FitResult or a sequence of FitResult (list, tuple, ...)
         Fits with their ``history``; each becomes one moving curve.
     lang : {"en", "ja"}
         Language of the labels, buttons and default alt text.
@@ -183,7 +194,7 @@ def animate_fits(target, results, lang="en", alt=None, landscape=None, labels=No
     text = _check_lang(lang)
     if not isinstance(target, Distribution):
         raise ValueError(f"target must be a torch distribution; got {type(target).__name__}")
-    results = list(results) if isinstance(results, list) else [results]
+    results = _as_list(results)
     if not results or not all(hasattr(r, "history") and hasattr(r, "objective") for r in results):
         raise ValueError("results must be one FitResult or a non-empty list of FitResults")
     if labels is not None and len(labels) != len(results):

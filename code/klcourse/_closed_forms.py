@@ -114,14 +114,39 @@ def closed_form(name, p, q, **kw):
     for arg, d in (("p", p), ("q", q)):
         if not isinstance(d, Distribution):
             raise ValueError(f"{arg} must be a torch.distributions.Distribution; got {type(d).__name__}")
+    fn = _lookup(name, p, q)
+    if fn is not None:
+        return fn(p, q, **kw)
+    raise ValueError(
+        f"no closed form {name!r} for ({type(p).__name__}, {type(q).__name__}); registered: {_registered()}"
+    )
+
+
+def _lookup(name, p, q):
+    """The most specific rule for (name, type(p), type(q)), walking both MROs; None if there is none."""
     for tp in type(p).__mro__:
         for tq in type(q).__mro__:
             fn = _REGISTRY.get((name, tp, tq))
             if fn is not None:
-                return fn(p, q, **kw)
-    raise ValueError(
-        f"no closed form {name!r} for ({type(p).__name__}, {type(q).__name__}); registered: {_registered()}"
-    )
+                return fn
+    return None
+
+
+def closed_form_or_none(name, p, q, **kw):
+    """The closed form of ``name`` for the pair if one is registered (for "kl": if torch's registry has the pair), else None.
+
+    The continuous divergences call this first when no grid is given: one dispatch mechanism,
+    ``_REGISTRY`` keyed by type pair, serves the closed forms and the quadrature's short cut.
+    """
+    fn = _lookup(name, p, q)
+    if fn is None:
+        return None
+    if fn is _kl_by_torch:
+        try:
+            return _torch_kl(p, q)
+        except NotImplementedError:
+            return None
+    return fn(p, q, **kw)
 
 
 @register_closed_form("kl", Distribution, Distribution)
@@ -132,7 +157,7 @@ def _kl_by_torch(p, q):
     except NotImplementedError as exc:
         raise ValueError(
             f"no closed form 'kl' for ({type(p).__name__}, {type(q).__name__}): "
-            "torch.distributions.kl_divergence has no rule for this pair; use klcourse.kl (quadrature)"
+            "torch.distributions.kl_divergence has no rule for this pair; use klcourse.kl_divergence (quadrature)"
         ) from exc
 
 

@@ -1,12 +1,17 @@
-"""Divergences between 1-D continuous distributions, by quadrature on a grid.
+"""Divergences between 1-D continuous distributions, by closed form or quadrature.
 
 Every measure is a private *grid kernel* of log-densities tabulated on a grid
 (``log_p``, ``log_q`` of shape ``[..., N]`` and quadrature weights ``w`` of shape ``[N]``,
 returning ``[...]``); the public functions only validate, tabulate and call a kernel.
 The fitting code (``_fit.py``, ``_landscape.py``) calls the kernels directly with the
-target's log-density computed once. The public functions' default grid is ``covering_grid(p, q)``
-with two extra nodes one ulp either side of each finite end of a support (``_with_jumps``), so
-a density that jumps there (a Uniform) is integrated without the trapezoidal rule's O(Δx) error.
+target's log-density computed once.
+
+With no ``grid`` the public functions first look for a closed form registered for the pair
+(``_closed_forms``: torch's KL registry, the Normal-Normal formulas), and otherwise integrate
+on the adaptive panels of ``_quadrature``: Gauss-Legendre nodes between breakpoints at each
+distribution's location ± scale·2^k, crossings for |p - q|, and a check of the tails that
+returns ``inf`` for a divergent integral or raises a ``ValueError`` when 1e-6 cannot be
+promised. With a ``grid`` they take trapezoidal sums on it, as the book's seed did.
 """
 
 import math
@@ -15,11 +20,12 @@ from dataclasses import dataclass
 import torch
 from torch.distributions import MixtureSameFamily, Normal
 
+from . import _quadrature as _quad
+from ._closed_forms import closed_form_or_none
 from ._validate import check_positive_int, check_real_scalar, check_scalar_distribution
 
 LOG2 = math.log(2.0)
 _INF = math.inf
-_MAX_WIDEN = 4.0  # the default grid for α outside [0, 1] grows by at most 4 widths per side
 
 
 # ----------------------------------------------------------------------------- grids
@@ -152,19 +158,32 @@ def _icdf(dist, u):
 
 
 def _bounds(dist, tail):
-    """[lo, hi] leaving mass ``tail`` outside on each side: icdf if torch has it, else bisection on the cdf."""
-    if isinstance(dist, MixtureSameFamily):
-        return _bounds(dist.component_distribution, tail)  # union of the components' ranges
+    """[lo, hi] leaving mass ``tail`` outside on each side (every component of a mixture): ``covering_interval``'s rule."""
+    return covering_interval(dist, tail=tail)
+
+
+def _generic_bounds(dist, tail):
+    """[lo, hi] of a distribution of no family the quadrature knows: icdf if torch has it, else bisection on the cdf."""
     u = torch.tensor([tail, 1.0 - tail], dtype=torch.float64)
     u = u.reshape((2,) + (1,) * len(dist.batch_shape))  # [2, 1, ...] against batch [K, ...]
     try:
-        ends = _icdf(dist, u.to(dist.mean.device)).detach()  # [2, ...]
+        ends = _icdf(dist, u.to(_device_of(dist))).detach()  # [2, ...]
         lo, hi = ends[0].min().item(), ends[1].max().item()
     except NotImplementedError:
         lo, hi = _bounds_from_cdf(dist, tail)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"cannot choose a grid covering {type(dist).__name__}: pass grid=Grid.uniform(lo, hi, n)")
     return lo, hi
+
+
+def _device_of(dist):
+    """The device of a distribution's parameters (CPU if it has none)."""
+    for value in vars(dist).values():
+        if isinstance(value, torch.Tensor):
+            return value.device
+        if isinstance(value, torch.distributions.Distribution):
+            return _device_of(value)
+    return torch.device("cpu")
 
 
 def _bounds_from_cdf(dist, tail):
@@ -217,10 +236,10 @@ def covering_grid(*dists, n=4001, tail=1e-12):
 
     Notes
     -----
-    The ends come from ``icdf(tail)`` and ``icdf(1 - tail)`` where torch implements ``icdf``
-    (for a Normal: mean ± 7.03 standard deviations), otherwise from the same quantiles found
-    by bisection on ``cdf`` (a Gamma, say). The grid carries no gradient: it is a fixed set of
-    quadrature nodes.
+    The ends come from ``covering_interval(*dists, tail=tail)`` (for a Normal: mean ± 7.03
+    standard deviations). The grid carries no gradient: it is a fixed set of quadrature nodes.
+    The divergences do not use it by default (they use closed forms or adaptive panels); it is
+    for a grid you want to pass, or to tabulate densities for a figure.
 
     Examples
     --------
@@ -232,56 +251,49 @@ def covering_grid(*dists, n=4001, tail=1e-12):
     >>> print(abs(lo - (-5 - 7.034484)) < 1e-5)
     True
     """
+    lo, hi = covering_interval(*dists, tail=tail)
+    n = check_positive_int(n, "n", minimum=2)
+    return Grid.uniform(lo, hi, n, device=_device_of(dists[0]))
+
+
+def covering_interval(*dists, tail=1e-12):
+    """The interval [lo, hi] that holds all but ``tail`` of each distribution's mass on each side.
+
+    The one rule for "what a grid must cover", shared by ``covering_grid``, the default grid of
+    the fits and the x-range of the figures.
+
+    Parameters
+    ----------
+    *dists : torch.distributions.Distribution
+        1-D distributions; a mixture is covered through each of its components.
+    tail : float, default 1e-12
+        Mass allowed outside on each side, per distribution (per component).
+
+    Returns
+    -------
+    (lo, hi) : tuple of float
+
+    Notes
+    -----
+    The ends are the quantiles F⁻¹(tail) and F⁻¹(1 - tail): in closed form with accurate tails
+    for Normal, Laplace, Cauchy and Uniform (a Normal: mean ± 7.03 standard deviations), from a
+    tail bound for Student t, from ``icdf`` or bisection on ``cdf`` for other distributions.
+
+    Examples
+    --------
+    >>> from klcourse import covering_interval, normal
+    >>> lo, hi = covering_interval(normal(0.0, 1.0), normal(10.0, 2.0))
+    >>> print(round(lo, 4), round(hi, 4))
+    -7.0345 24.069
+    """
     if not dists:
         raise ValueError("dists must name at least one distribution; got none")
     for i, d in enumerate(dists):
         check_scalar_distribution(d, f"dists[{i}]")
-    n = check_positive_int(n, "n", minimum=2)
     tail = check_real_scalar(tail, "tail")
     if not 0 < tail < 0.5:
         raise ValueError(f"tail must be in (0, 0.5); got {tail:g}")
-    ends = [_bounds(d, tail) for d in dists]
-    lo, hi = min(e[0] for e in ends), max(e[1] for e in ends)
-    return Grid.uniform(lo, hi, n, device=dists[0].mean.device)
-
-
-def _support_ends(dist):
-    """Finite ends of the support (of every component of a mixture), as floats; none for the real line."""
-    support = (dist.component_distribution if isinstance(dist, MixtureSameFamily) else dist).support
-    ends = []
-    for name in ("lower_bound", "upper_bound"):
-        bound = getattr(support, name, None)
-        if bound is not None:
-            bound = torch.as_tensor(bound, dtype=torch.float64).detach().cpu().reshape(-1)
-            ends += [b for b in bound.tolist() if math.isfinite(b)]
-    return ends
-
-
-def _with_jumps(grid, *dists):
-    """The grid with two nodes one ulp either side of each finite support end where the density jumps (a Uniform's ends).
-
-    The trapezoidal rule errs by O(Δx) on a panel across a jump; with the jump between two
-    adjacent nodes, one on each side, every panel is smooth and the jump costs one panel of
-    width 2 ulp. Ends more than one spacing outside the grid, or where the density is not
-    bounded by twice its largest value on the grid (a singularity such as Gamma(½)'s at 0),
-    are left alone.
-    """
-    x = grid.x.detach().to(torch.float64)  # [N], on the device shared with p and q
-    lo, hi, spacing = x[0].item(), x[-1].item(), (x[1:] - x[:-1]).max().item()
-    nodes = []
-    for dist in dists:
-        with torch.no_grad():
-            peak = _log_density(dist, x).max().item()
-            for end in _support_ends(dist):
-                if not lo - spacing <= end <= hi + spacing:
-                    continue
-                pair = torch.tensor([math.nextafter(end, -_INF), math.nextafter(end, _INF)], dtype=torch.float64, device=x.device)
-                edge = _log_density(dist, pair).max().item()  # the density on the support's side
-                if -math.inf < edge <= peak + LOG2:  # a finite jump (NaN, 0 or a singularity: left alone)
-                    nodes.append(pair)
-    if not nodes:
-        return grid
-    return Grid.from_points(torch.unique(torch.cat([x] + nodes)))  # sorted, strictly increasing
+    return _quad.covering_interval(*dists, tail=tail)
 
 
 def _log_density(dist, x):
@@ -368,15 +380,19 @@ def _tilted_minus_p(log_p, log_q, beta):
 
 def _alpha_grid(log_p, log_q, w, alpha):
     """Amari α-divergence ∫ [αp + (1-α)q - p^α q^(1-α)] / (α(1-α)) (Amari 2009), α → 1: KL(p‖q), α → 0: KL(q‖p)."""
+    return (_alpha_integrand(log_p, log_q, alpha) * w).sum(-1)
+
+
+def _alpha_integrand(log_p, log_q, alpha):
+    """[αp + (1-α)q - p^α q^(1-α)] / (α(1-α)) pointwise [..., N]: ≥ 0 for every α (weighted AM-GM), KL's at α = 1."""
     if alpha < 0.5:
-        return _alpha_grid(log_q, log_p, w, 1.0 - alpha)  # D_α(p ‖ q) = D_{1-α}(q ‖ p)
+        return _alpha_integrand(log_q, log_p, 1.0 - alpha)  # D_α(p ‖ q) = D_{1-α}(q ‖ p)
     p, q = log_p.exp(), log_q.exp()  # [..., N]
     beta = 1.0 - alpha
     if beta == 0.0:
-        return ((_rel_entr_log(log_p, log_q) + q - p) * w).sum(-1)
+        return _rel_entr_log(log_p, log_q) + q - p
     # αp + βq - p^α q^β = β(q - p) - (p^α q^β - p): no cancellation as α → 1
-    integrand = (q - p) - _tilted_minus_p(log_p, log_q, beta) / beta
-    return (integrand * w).sum(-1) / alpha
+    return ((q - p) - _tilted_minus_p(log_p, log_q, beta) / beta) / alpha
 
 
 def _renyi_grid(log_p, log_q, w, alpha):
@@ -445,26 +461,142 @@ def _w2_transport(p, q, grid):
 # ----------------------------------------------------------------------------- public API
 
 
-def _pair_and_grid(p, q, grid, widen=0.0):
-    """Validate p, q and grid; default grid ``covering_grid(p, q)`` widened by ``widen`` widths per side, with nodes at jumps."""
+def _check_pair(p, q):
+    """p and q are 1-D torch distributions."""
     check_scalar_distribution(p, "p")
     check_scalar_distribution(q, "q")
-    if grid is None:
-        grid = covering_grid(p, q)
-        if widen > 0:
-            lo, hi, n = grid.x[0].item(), grid.x[-1].item(), len(grid.x)
-            k = min(widen, _MAX_WIDEN)
-            grid = Grid.uniform(lo - k * (hi - lo), hi + k * (hi - lo), int((n - 1) * (1 + 2 * k)) + 1, device=grid.x.device)
-        grid = _with_jumps(grid, p, q)
-    elif not isinstance(grid, Grid):
+
+
+def _pair_and_grid(p, q, grid):
+    """Validate p, q and a given grid."""
+    check_scalar_distribution(p, "p")
+    check_scalar_distribution(q, "q")
+    if not isinstance(grid, Grid):
         raise ValueError(f"grid must be a Grid or None; got {type(grid).__name__}")
     return grid
 
 
-def _tabulate(p, q, grid, widen=0.0):
-    """Validate; return log p and log q on the grid [N] and the grid."""
-    grid = _pair_and_grid(p, q, grid, widen)
+def _tabulate(p, q, grid):
+    """Validate; return log p and log q on a given grid [N] and the grid."""
+    grid = _pair_and_grid(p, q, grid)
     return _log_density(p, grid.x), _log_density(q, grid.x), grid
+
+
+def _integrate(values, w):
+    """Σ w f over the last axis, leaving out nodes of weight 0 (an infinite integrand there stays out)."""
+    return torch.where(w > 0, values * w, 0.0).sum(-1)
+
+
+def _default_quadrature(p, q, alpha=None, kinks=None):
+    """``_quadrature.panels`` for p and q: tilted atoms for α outside [0, 1], breakpoints where ``kinks(x)`` changes sign."""
+    atoms = _quad.atoms(p, "p") + _quad.atoms(q, "q")
+    if alpha is not None and not 0.0 <= alpha <= 1.0:
+        atoms += _quad.tilted_atoms(_quad.atoms(p, "p"), _quad.atoms(q, "q"), alpha)
+    device = _device_of(p)
+    quad = _quad.panels(atoms, device=device)
+    if kinks is not None:
+        roots = _quad.crossings(kinks, quad.breaks.to(device), quad.x)
+        if roots:
+            quad = _quad.panels(atoms, roots, device=device)
+    return quad
+
+
+def _by_quadrature(p, q, kernel, what, alpha=None, kinked=False):
+    """The default path: kernel(log p, log q, levels [3, N]) → [3], then ``_quadrature.settled``.
+
+    ``alpha`` is the order of p^α q^(1-α) for the α-divergences (1 for KL): outside (0, 1) the
+    integral can be infinite (p's support not inside q's, tails that grow), decided from the
+    atoms' supports and tails before any quadrature.
+    """
+    finite = False
+    if alpha is not None and not 0.0 < alpha < 1.0:
+        atoms_p, atoms_q = _quad.atoms(p, "p"), _quad.atoms(q, "q")
+        if alpha == 1.0 or alpha == 0.0:
+            infinite = _quad.support_not_covered(*((atoms_p, atoms_q) if alpha == 1.0 else (atoms_q, atoms_p)))
+            finite = None
+        else:
+            infinite = _quad.tilted_is_infinite(atoms_p, atoms_q, alpha)
+            finite = infinite is False
+        if infinite:
+            return torch.full((), _INF, dtype=torch.float64, device=_device_of(p))
+    kinks = (lambda x: _log_density(p, x) - _log_density(q, x)) if kinked else None
+    quad = _default_quadrature(p, q, alpha if alpha not in (0.0, 1.0) else None, kinks)
+    log_p, log_q = _log_density(p, quad.x), _log_density(q, quad.x)
+    return _quad.settled(kernel(log_p, log_q, quad.levels), what, finite=bool(finite))
+
+
+def _kl_positive(log_p, log_q, w):
+    """KL as ∫ [p log(p/q) - p + q]: a non-negative integrand, so no cancellation and a clean check of the tails."""
+    return _integrate(_rel_entr_log(log_p, log_q) - log_p.exp() + log_q.exp(), w)
+
+
+def _renyi_positive(log_p, log_q, w, alpha):
+    """Rényi from A = ∫ p^α q^(1-α) = 1 - α(1-α)·D_α (Amari's, a one-signed integrand); log1p near A = 1, logsumexp far from it."""
+    if alpha == 0.0:  # -log ∫_{p>0} q = -log1p(-∫_{p=0} q)
+        return -torch.log1p(-_integrate(torch.where(log_p > -_INF, 0.0, log_q.exp()), w))
+    excess = -alpha * (1 - alpha) * _integrate(_alpha_integrand(log_p, log_q, alpha), w)  # A - 1
+    near = excess.abs() < 0.5
+    log_pq = torch.where(log_p > -_INF, alpha * log_p + (1 - alpha) * log_q, -_INF)  # [N]
+    log_a = torch.logsumexp(log_pq + w.clamp_min(0).log(), dim=-1)
+    return torch.where(near, torch.log1p(torch.where(near, excess, 0.0)), log_a) / (alpha - 1.0)
+
+
+def _cdf_difference(p, q, x):
+    """F_p(x) - F_q(x) [N], as S_q - S_p where both CDFs are above ½ (accurate upper tails)."""
+    fp, fq = _quad.cdf_sf(p, x), _quad.cdf_sf(q, x)
+    if fp is None or fq is None:
+        raise ValueError(f"wasserstein needs cdf of p and q; got {type(p).__name__} and {type(q).__name__}")
+    return torch.where(torch.minimum(fp[0], fq[0]) <= 0.5, fp[0] - fq[0], fq[1] - fp[1])
+
+
+def _w1_default(p, q):
+    """W1 = ∫ |F_p - F_q| on the default panels, with breakpoints where F_p = F_q."""
+    quad = _default_quadrature(p, q, kinks=lambda x: _cdf_difference(p, q, x))
+    return _quad.settled(_integrate(_cdf_difference(p, q, quad.x).abs(), quad.levels), "wasserstein(order=1)")
+
+
+def _identical(p, q):
+    """Same family, parameters and weights (then every distance is exactly 0, not Newton's 1e-10)."""
+    if type(p) is not type(q) or _quad.atoms(p, "p") != _quad.atoms(q, "q"):
+        return False
+    if isinstance(p, MixtureSameFamily):
+        return bool(torch.equal(p.mixture_distribution.probs.detach(), q.mixture_distribution.probs.detach()))
+    return not any(a.generic for a in _quad.atoms(p, "p"))
+
+
+def _w2_default(p, q):
+    """W2² = ∫ (x - T(x))² p(x) dx with the monotone map T = F_q⁻¹∘F_p (S_q⁻¹∘S_p above the median, accurate tails),
+    on the default panels plus x-breakpoints where F_p reaches F_q at q's breakpoints (where T is steep)."""
+    for name, d in (("p", p), ("q", q)):
+        if _quad.cdf_sf(d, torch.zeros(1, dtype=torch.float64, device=_device_of(d))) is None:
+            raise ValueError(f"wasserstein needs cdf of p and q; got {name} = {type(d).__name__}")
+    if _identical(p, q):
+        return torch.zeros((), dtype=torch.float64, device=_device_of(p))
+    atoms = _quad.atoms(p, "p") + _quad.atoms(q, "q")
+    device = _device_of(p)
+    breaks = _quad.panels(atoms, device=device).breaks.to(device)
+    bracket = (breaks[0].item(), breaks[-1].item())
+    with torch.no_grad():
+        Fq, Sq = _quad.cdf_sf(q, breaks)
+        extra = []
+        for tail, upper in ((Fq, False), (Sq, True)):
+            use = (tail > 0) & (tail <= 0.5)
+            if bool(use.any()):
+                extra += _quad._floats(_quad.quantile(p, tail[use], upper, bracket))
+    lo, hi = _quad.hull(_quad.atoms(p, "p"))
+    quad = _quad.panels(atoms, [x for x in extra if math.isfinite(x) and lo <= x <= hi], device=device)
+    x = quad.x
+    Fp, Sp = _quad.cdf_sf(p, x)
+    lower = Fp <= 0.5
+    s = torch.where(lower, Fp, Sp)  # [N], the tail probability at x
+    usable = s > 0  # where F_p or S_p underflows, p's mass beyond is below 1e-300
+    T = torch.zeros_like(x)
+    for upper, where in ((False, lower & usable), (True, ~lower & usable)):
+        if bool(where.any()):
+            T = T.index_put((where.nonzero().squeeze(-1),), _quad.quantile(q, s[where], upper, bracket).to(T.dtype))
+    density = _log_density(p, x).exp()
+    integrand = torch.where(usable & (density > 0), (x - T) ** 2 * density, 0.0)
+    return _quad.settled(_integrate(integrand, quad.levels), "wasserstein(order=2)").sqrt()
 
 
 def kl(p, q, grid=None):
@@ -475,7 +607,8 @@ def kl(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions (batch_shape and event_shape ``()``), mixtures included.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -486,20 +619,23 @@ def kl(p, q, grid=None):
     Notes
     -----
     Computed from ``log_prob`` directly (never ``log(exp(...))``), so far tails do not
-    underflow to ``log 0``. With P the target and Q the model, forward KL is ``kl(P, Q)``
-    and reverse KL is ``kl(Q, P)``.
+    underflow to ``log 0``. Public as ``kl_divergence`` (which dispatches distributions here).
 
     Examples
     --------
     >>> import math
-    >>> from klcourse import kl, normal
-    >>> value = kl(normal(0.0, 1.0), normal(1.0, 2.0))
+    >>> from klcourse import kl_divergence, normal
+    >>> value = kl_divergence(normal(0.0, 1.0), normal(1.0, 2.0))
     >>> formula = math.log(2.0) + (1.0 + 1.0) / (2 * 4.0) - 0.5
     >>> print(abs(value.item() - formula) < 1e-12)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _kl_grid(log_p, log_q, grid.w)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _kl_grid(log_p, log_q, grid.w)
+    _check_pair(p, q)
+    exact = closed_form_or_none("kl", p, q)
+    return exact if exact is not None else _by_quadrature(p, q, _kl_positive, "kl", alpha=1.0)
 
 
 def js(p, q, grid=None):
@@ -510,7 +646,8 @@ def js(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -519,23 +656,24 @@ def js(p, q, grid=None):
 
     Notes
     -----
-    A density that jumps (a Uniform at the ends of its support) makes the trapezoidal rule
-    err by O(Δx) on the panel across the jump: on a 4001-node grid, disjoint Uniforms gave
-    0.69323 > log 2. The default grid therefore puts a node one ulp either side of each finite
-    support end, which integrates such jumps exactly up to rounding; the result is then
-    clamped to [0, log 2], which removes that rounding (a few ulp) and, on a grid you pass,
-    any quadrature error beyond the range.
+    A density that jumps (a Uniform at the ends of its support) makes the trapezoidal rule on a
+    grid you pass err by O(Δx) on the panel across the jump (disjoint Uniforms gave 0.69323 >
+    log 2 on 4001 nodes); the default quadrature has a panel end at each jump instead. The
+    result is clamped to [0, log 2].
 
     Examples
     --------
     >>> import math
-    >>> from klcourse import js, normal
-    >>> far_apart = js(normal(0.0, 1.0), normal(100.0, 1.0))
+    >>> from klcourse import js_divergence, normal
+    >>> far_apart = js_divergence(normal(0.0, 1.0), normal(100.0, 1.0))
     >>> print(abs(far_apart.item() - math.log(2)) < 1e-9)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _js_grid(log_p, log_q, grid.w).clamp(0.0, LOG2)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _js_grid(log_p, log_q, grid.w).clamp(0.0, LOG2)
+    _check_pair(p, q)
+    return _by_quadrature(p, q, _js_grid, "js").clamp(0.0, LOG2)
 
 
 def hellinger(p, q, grid=None):
@@ -546,7 +684,8 @@ def hellinger(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -560,10 +699,7 @@ def hellinger(p, q, grid=None):
     itself is ``hellinger(p, q).sqrt()``. It is computed as ½ ∫ (√p - √q)², which is exactly 0
     for p = q, instead of 1 - BC, which cancels.
 
-    At a jump of a density (a Uniform's support ends) the trapezoidal rule errs by O(Δx):
-    disjoint Uniforms gave 1.000125 on a 4001-node grid. The default grid puts a node one ulp
-    either side of each finite support end, which integrates such jumps exactly up to
-    rounding, and the result is clamped to [0, 1] (as in :func:`js`).
+    The result is clamped to [0, 1] (as in :func:`js_divergence`).
 
     Examples
     --------
@@ -574,8 +710,12 @@ def hellinger(p, q, grid=None):
     >>> print(abs(value.item() - formula) < 1e-10)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _hellinger_grid(log_p, log_q, grid.w).clamp(0.0, 1.0)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _hellinger_grid(log_p, log_q, grid.w).clamp(0.0, 1.0)
+    _check_pair(p, q)
+    exact = closed_form_or_none("hellinger", p, q)
+    return (exact if exact is not None else _by_quadrature(p, q, _hellinger_grid, "hellinger")).clamp(0.0, 1.0)
 
 
 def total_variation(p, q, grid=None):
@@ -586,7 +726,8 @@ def total_variation(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -595,13 +736,11 @@ def total_variation(p, q, grid=None):
 
     Notes
     -----
-    |p - q| has a kink wherever the densities cross, so the trapezoidal rule converges only
-    like Δx² here (relative errors of 1e-7 to 1e-5 on the default grid), not exponentially as for
-    smooth integrands.
-    The same holds for ``l1_distance`` and ``wasserstein(order=1)``. A density that jumps is
-    worse, O(Δx) on the panel across the jump (disjoint Uniforms gave 1.000125): the default grid
-    puts a node one ulp either side of each finite support end, which integrates such jumps
-    exactly up to rounding, and the result is clamped to [0, 1] (as in :func:`js`).
+    |p - q| has a kink wherever the densities cross, so the trapezoidal rule on a grid you pass
+    converges only like Δx² (relative errors of 1e-7 to 1e-5 on 4001 nodes). The default
+    quadrature finds the crossings (bisection on the sign of log p - log q) and puts a panel end
+    at each, so every panel is smooth; the same holds for ``l1_distance`` and
+    ``wasserstein(order=1)``. The result is clamped to [0, 1] (as in :func:`js_divergence`).
 
     Examples
     --------
@@ -612,8 +751,11 @@ def total_variation(p, q, grid=None):
     >>> print(abs(value.item() - formula) < 1e-6)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _tv_grid(log_p, log_q, grid.w).clamp(0.0, 1.0)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _tv_grid(log_p, log_q, grid.w).clamp(0.0, 1.0)
+    _check_pair(p, q)
+    return _by_quadrature(p, q, _tv_grid, "total_variation", kinked=True).clamp(0.0, 1.0)
 
 
 def alpha_divergence(p, q, alpha, grid=None):
@@ -626,7 +768,8 @@ def alpha_divergence(p, q, alpha, grid=None):
     alpha : float
         Any finite real; α = 1 gives KL(p ‖ q) and α = 0 gives KL(q ‖ p) (the limits).
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -639,20 +782,27 @@ def alpha_divergence(p, q, alpha, grid=None):
     Hellinger distance of ``hellinger``; D_α(p ‖ q) = D_{1-α}(q ‖ p). It is computed in
     Amari's form for positive measures, ∫ [αp + (1-α)q - p^α q^(1-α)] / (α(1-α)), which equals
     the formula above for densities and, written with ``expm1``, stays accurate as α → 0 or 1.
-    For α outside [0, 1] the default grid is widened as in ``renyi_divergence``.
+    For α outside [0, 1] the integral can be infinite: see ``renyi_divergence``.
 
     Examples
     --------
-    >>> from klcourse import alpha_divergence, hellinger, kl, normal
+    >>> from klcourse import alpha_divergence, hellinger, kl_divergence, normal
     >>> p, q = normal(0.0, 1.0), normal(1.0, 2.0)
     >>> print(abs(alpha_divergence(p, q, 0.5).item() - 4 * hellinger(p, q).item()) < 1e-12)
     True
-    >>> print(abs(alpha_divergence(p, q, 1 - 1e-9).item() - kl(p, q).item()) < 1e-8)
+    >>> print(abs(alpha_divergence(p, q, 1 - 1e-9).item() - kl_divergence(p, q).item()) < 1e-8)
     True
     """
     alpha = check_real_scalar(alpha, "alpha")
-    log_p, log_q, grid = _tabulate(p, q, grid, widen=max(alpha - 1.0, -alpha))
-    return _alpha_grid(log_p, log_q, grid.w, alpha)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _alpha_grid(log_p, log_q, grid.w, alpha)
+    _check_pair(p, q)
+    exact = closed_form_or_none("alpha", p, q, alpha=alpha)
+    if exact is not None:
+        return exact
+    kernel = lambda log_p, log_q, w: _integrate(_alpha_integrand(log_p, log_q, alpha), w)  # noqa: E731
+    return _by_quadrature(p, q, kernel, "alpha_divergence", alpha=alpha)
 
 
 def renyi_divergence(p, q, alpha, grid=None):
@@ -665,7 +815,8 @@ def renyi_divergence(p, q, alpha, grid=None):
     alpha : float
         Order, α >= 0; α = 1 gives KL(p ‖ q) (the limit).
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -674,14 +825,15 @@ def renyi_divergence(p, q, alpha, grid=None):
 
     Notes
     -----
-    p is normalised on the grid (p / Σ w p), which cancels the mass the grid's ends cut from
-    p; near α = 1 the logarithm is taken as log1p of a quantity of order |α - 1|, so the
-    limit KL(p ‖ q) is reached without cancellation.
+    Near α = 1 the logarithm is taken as log1p of a quantity of order |α - 1|, so the limit
+    KL(p ‖ q) is reached without cancellation. On a grid you pass, p is normalised on the grid
+    (p / Σ w p), which cancels the mass the grid's ends cut from p.
 
-    For α > 1 the integrand p^α q^(1-α) peaks beyond both distributions (for two Normals
-    of equal σ, at μ_p + (α - 1)(μ_p - μ_q)), so the default grid is ``covering_grid(p, q)``
-    widened by min(α - 1, 4) of its width on each side, at the same spacing. Pass ``grid=``
-    for anything more extreme.
+    For α > 1 the integrand p^α q^(1-α) can peak beyond both distributions (for two Normals
+    of equal σ, at μ_p + (α - 1)(μ_p - μ_q)) or grow in the tails. The default quadrature
+    decides from the supports and the tails (Normal x², Laplace |x|, Cauchy and Student t
+    log|x|) whether the integral is infinite, and adds panels where a Normal's tilted
+    integrand peaks.
 
     Examples
     --------
@@ -692,8 +844,17 @@ def renyi_divergence(p, q, alpha, grid=None):
     True
     """
     alpha = check_real_scalar(alpha, "alpha", minimum=0.0)
-    log_p, log_q, grid = _tabulate(p, q, grid, widen=alpha - 1.0)
-    return _renyi_grid(log_p, log_q, grid.w, alpha)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _renyi_grid(log_p, log_q, grid.w, alpha)
+    _check_pair(p, q)
+    exact = closed_form_or_none("renyi", p, q, alpha=alpha)
+    if exact is not None:
+        return exact
+    if alpha == 1.0:
+        return kl(p, q)
+    kernel = lambda log_p, log_q, w: _renyi_positive(log_p, log_q, w, alpha)  # noqa: E731
+    return _by_quadrature(p, q, kernel, "renyi_divergence", alpha=alpha if alpha > 0 else None)  # order 0: never inf by support
 
 
 def l2_distance_squared(p, q, grid=None):
@@ -704,7 +865,8 @@ def l2_distance_squared(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -720,8 +882,11 @@ def l2_distance_squared(p, q, grid=None):
     >>> print(abs(value.item() - formula) < 1e-12)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _l2sq_grid(log_p, log_q, grid.w)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _l2sq_grid(log_p, log_q, grid.w)
+    _check_pair(p, q)
+    return _by_quadrature(p, q, _l2sq_grid, "l2_distance_squared")
 
 
 def l1_distance(p, q, grid=None):
@@ -732,7 +897,8 @@ def l1_distance(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -746,8 +912,11 @@ def l1_distance(p, q, grid=None):
     >>> print(abs(l1_distance(p, q).item() - 2 * total_variation(p, q).item()) < 1e-15)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _l1_grid(log_p, log_q, grid.w)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _l1_grid(log_p, log_q, grid.w)
+    _check_pair(p, q)
+    return _by_quadrature(p, q, _l1_grid, "l1_distance", kinked=True)
 
 
 def cosine_similarity(p, q, grid=None):
@@ -758,7 +927,8 @@ def cosine_similarity(p, q, grid=None):
     p, q : torch.distributions.Distribution
         1-D distributions.
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -778,8 +948,11 @@ def cosine_similarity(p, q, grid=None):
     >>> print(abs(value.item() - 1 / math.sqrt(2)) < 1e-9)
     True
     """
-    log_p, log_q, grid = _tabulate(p, q, grid)
-    return _cosine_grid(log_p, log_q, grid.w)
+    if grid is not None:
+        log_p, log_q, grid = _tabulate(p, q, grid)
+        return _cosine_grid(log_p, log_q, grid.w)
+    _check_pair(p, q)
+    return _by_quadrature(p, q, _cosine_grid, "cosine_similarity")
 
 
 def wasserstein(p, q, order=1, grid=None):
@@ -793,7 +966,8 @@ def wasserstein(p, q, order=1, grid=None):
     order : {1, 2}
         W1 = ∫ |F_p(x) - F_q(x)| dx; W2 = sqrt(∫_0^1 (F_p⁻¹(u) - F_q⁻¹(u))² du).
     grid : Grid, optional
-        Quadrature grid; default ``covering_grid(p, q)``.
+        Quadrature grid (trapezoidal sums on it). Default: the registered closed form for the
+        pair if there is one, else the adaptive quadrature described in the module's docstring.
 
     Returns
     -------
@@ -802,10 +976,13 @@ def wasserstein(p, q, order=1, grid=None):
 
     Notes
     -----
-    W2 substitutes u = F_p(x), du = p(x) dx, giving ∫ (x - F_q⁻¹(F_p(x)))² p(x) dx on the
-    x-grid: the optimal (monotone) transport map in 1-D. It needs F_q⁻¹; if only p has an
-    ``icdf`` (a Normal model against a mixture target) the roles swap, since W2 is symmetric.
-    If neither has one, F_q⁻¹ is the linear interpolation of F_q tabulated on the grid.
+    By default W2 is integrated in u on panels down to u = 2^-120 at both ends, with the
+    quantiles of the upper half taken from the survival function (accurate tails), and a
+    mixture's quantile found by Newton's method on the log of its CDF; W1 is integrated in x
+    with F_q - F_p written as S_p - S_q above the medians. A Cauchy against a distribution with
+    a finite mean gives ``inf``. On a grid you pass, W2 substitutes u = F_p(x), giving
+    ∫ (x - F_q⁻¹(F_p(x)))² p(x) dx on the x-grid (the roles swap if only p has an ``icdf``;
+    if neither has one, F_q⁻¹ is interpolated on the grid).
 
     Examples
     --------
@@ -819,6 +996,16 @@ def wasserstein(p, q, order=1, grid=None):
     """
     if isinstance(order, bool) or order not in (1, 2):
         raise ValueError(f"order must be 1 or 2; got {order!r}")
+    if grid is None:
+        _check_pair(p, q)
+        if order == 2:
+            exact = closed_form_or_none("wasserstein2", p, q)
+            if exact is not None:
+                return exact
+            if isinstance(q, MixtureSameFamily) and not isinstance(p, MixtureSameFamily):
+                p, q = q, p  # W2 is symmetric; T = F_q⁻¹∘F_p is smooth when q is not a mixture (no jump in F_q⁻¹)
+            return _w2_default(p, q)
+        return _w1_default(p, q)
     grid = _pair_and_grid(p, q, grid)
     try:
         if order == 1:

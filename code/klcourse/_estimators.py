@@ -150,7 +150,7 @@ def estimator_stats(q, p, n, repeats, seed):
     Notes
     -----
     The true KL comes from ``closed_form("kl", q, p)`` (torch's registry) where torch has a
-    rule, otherwise from quadrature (``klcourse.kl``). The spread of a single-sample value
+    rule, otherwise from quadrature (``klcourse.kl_divergence``). The spread of a single-sample value
     is ``std * sqrt(n)``; Schulman's table reports that divided by the true KL.
 
     Examples

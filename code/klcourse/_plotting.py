@@ -9,6 +9,8 @@ with DejaVu Sans as the fallback, so no glyph is missing in either edition.
 from __future__ import annotations
 
 import contextlib
+import numbers
+from collections.abc import Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -64,31 +66,31 @@ _TEXT = {
         "model": "モデル Q",
         "mu": "平均 μ",
         "sigma": "標準偏差 σ",
-        "start": "初期値",
+        "start": "出発点",
         "minimum": "局所最小",
-        "basin": "局所最小 {k}：μ = {mu:.2f}、σ = {sigma:.2f}",
+        "basin": "局所最小 {k}：μ = {mu:.2f}, σ = {sigma:.2f}",
         "no_minimum": "局所最小に到達せず",
         "step": "ステップ",
         "path_point": "経路上の点",
         "loss": "損失",
-        "fit": "{name}：μ = {mu:.2f}、σ = {sigma:.2f}",
-        "normal": "N(μ = {mu:.2f}、σ = {sigma:.2f})",
+        "fit": "{name}：μ = {mu:.2f}, σ = {sigma:.2f}",
+        "normal": "N(μ = {mu:.2f}, σ = {sigma:.2f})",
         "log_sigma": "θ = (μ, log σ)",
         "sigma_par": "θ = (μ, σ)",
         "basins_title": "勾配流の行き着く先（{par}）",
         "play": "再生",
         "pause": "一時停止",
         "frame": "フレーム",
-        "alt": "アニメーション：目標分布 P は固定したまま、モデル Q の密度（{names}）が初期値から最適解まで動く様子。",
+        "alt": "アニメーション：目標分布 P は固定したまま、モデル Q の密度（{names}）が出発点からフィットの終点まで動く様子。",
         "alt_landscape": "右は同じ経路を (μ, σ) 上の損失地形に重ねたもの。",
         "objectives": {
             "forward_kl": "順方向 KL(P‖Q)",
             "reverse_kl": "逆方向 KL(Q‖P)",
-            "js": "ジェンセン・シャノン・ダイバージェンス",
-            "hellinger": "ヘリンジャー距離の2乗",
+            "js": "JSダイバージェンス",
+            "hellinger": "ヘリンジャー距離の 2 乗",
             "alpha": "α ダイバージェンス",
             "wasserstein": "ワッサースタイン距離",
-            "mse": "二乗誤差の積分 ∫(p−q)²",
+            "mse": "積分二乗誤差 ∫(p−q)²",
             "l1": "L1 距離 ∫|p−q|",
             "cosine": "コサイン類似度",
         },
@@ -165,9 +167,22 @@ def _model_of(model):
         return model.mu, model.sigma, model.objective
     if isinstance(model, torch.distributions.Normal):
         return model.loc.item(), model.scale.item(), None
-    if isinstance(model, (tuple, list)) and len(model) == 2:
+    if _is_pair(model):
         return float(model[0]), float(model[1]), None
     raise ValueError(f"models must be FitResults, Normals or (mu, sigma) pairs; got {type(model).__name__}")
+
+
+def _is_pair(model):
+    """A (mu, sigma) pair: a sequence (not a string) of two real numbers."""
+    return (isinstance(model, Sequence) and not isinstance(model, str) and len(model) == 2
+            and all(isinstance(v, numbers.Real) for v in model))
+
+
+def _as_list(items):
+    """One model or result, or any sequence of them (list, tuple, ...), as a list; a (mu, sigma) pair is one model."""
+    if isinstance(items, Sequence) and not isinstance(items, str) and not _is_pair(items):
+        return list(items)
+    return [items]
 
 
 def _x_range(target, models):
@@ -198,7 +213,7 @@ def plot_densities(target, models, ax=None, lang="en", labels=None, title=None):
     ----------
     target : torch.distributions.Distribution
         P (1-D).
-    models : FitResult, Normal, (mu, sigma) or a list of them
+    models : FitResult, Normal, (mu, sigma) or a sequence of them (list, tuple, ...)
         The models Q; a FitResult is labelled with its objective and parameters.
     ax : matplotlib.axes.Axes, optional
         Where to draw; default a new figure.
@@ -225,7 +240,7 @@ def plot_densities(target, models, ax=None, lang="en", labels=None, title=None):
     text = _check_lang(lang)
     if not isinstance(target, Distribution):
         raise ValueError(f"target must be a torch distribution; got {type(target).__name__}")
-    models = list(models) if isinstance(models, list) else [models]
+    models = _as_list(models)
     parsed = [_model_of(m) for m in models]
     if labels is not None and len(labels) != len(parsed):
         raise ValueError(f"labels must name each of the {len(parsed)} models; got {len(labels)}")
@@ -405,7 +420,7 @@ def plot_history(results, ax=None, lang="en", labels=None):
 
     Parameters
     ----------
-    results : FitResult or list of FitResult
+    results : FitResult or a sequence of FitResult (list, tuple, ...)
         Fits with their ``history``.
     ax : matplotlib.axes.Axes, optional
         Where to draw; default a new figure.
@@ -432,7 +447,7 @@ def plot_history(results, ax=None, lang="en", labels=None):
     True step
     """
     text = _check_lang(lang)
-    results = list(results) if isinstance(results, list) else [results]
+    results = _as_list(results)
     if labels is not None and len(labels) != len(results):
         raise ValueError(f"labels must name each of the {len(results)} results; got {len(labels)}")
     with _style(lang):

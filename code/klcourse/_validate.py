@@ -16,6 +16,8 @@ SUM_TOLERANCE = {torch.float64: 1e-6, torch.float32: 1e-4, torch.float16: 1e-2, 
 
 def as_tensor(x, name):
     """Convert a list / numpy array / torch tensor to a floating tensor; return (tensor, was_torch)."""
+    if isinstance(x, Distribution):
+        raise ValueError(f"{name} must be an array or tensor of probabilities; got a torch distribution, {type(x).__name__}")
     if isinstance(x, torch.Tensor):
         if x.is_complex() or x.dtype == torch.bool:
             raise ValueError(f"{name} must hold real numbers; got dtype {x.dtype}")
@@ -24,9 +26,17 @@ def as_tensor(x, name):
         arr = np.asarray(x)
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{name} must be a rectangular array of real numbers; got {x!r}") from exc
+    if arr.dtype.kind == "O":  # None, a dict, a mixture of numbers and other things
+        raise ValueError(f"{name} must be an array of real numbers; got {type(x).__name__} {_short(x)}")
     if arr.dtype.kind not in "iuf":
         raise ValueError(f"{name} must hold real numbers; got dtype {arr.dtype}")
     return torch.as_tensor(arr, dtype=torch.float64), False
+
+
+def _short(x, limit=60):
+    """repr(x) cut to ``limit`` characters, for messages."""
+    text = repr(x)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def as_common_tensors(named):
@@ -74,6 +84,26 @@ def check_probability_vector(t, name, support_ndim=1):
         axes = "the last axis" if support_ndim == 1 else f"the last {support_ndim} axes"
         bad = sums.flatten()[(sums - 1).abs().flatten().argmax()].item()
         raise ValueError(f"{name} must sum to 1 along {axes}; got a sum of {bad:.10g}")
+
+
+def normalised_weights(t, name, support_ndim=1):
+    """Non-negative weights (probabilities or counts) divided by their sum over the last ``support_ndim`` axes, as
+    ``scipy.stats.entropy`` does; non-empty, finite, with a positive sum."""
+    if t.dim() < support_ndim:
+        what = "at least one axis (the support)" if support_ndim == 1 else f"at least {support_ndim} axes"
+        raise ValueError(f"{name} must have {what}; got shape {tuple(t.shape)}")
+    if t.numel() == 0:
+        raise ValueError(f"{name} must be non-empty; got shape {tuple(t.shape)}")
+    check_finite(t, name)
+    values = t.detach()
+    if bool((values < 0).any()):
+        raise ValueError(f"{name} must be non-negative; got a negative entry {values[values < 0].min().item():g}")
+    axes = tuple(range(-support_ndim, 0))
+    sums = t.sum(dim=axes, keepdim=True)
+    if bool((sums.detach() == 0).any()):
+        where = "the last axis" if support_ndim == 1 else f"the last {support_ndim} axes"
+        raise ValueError(f"{name} must have a positive sum along {where} (probabilities or counts); got all zeros")
+    return t / sums
 
 
 def check_same_support(p, q):

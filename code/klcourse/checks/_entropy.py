@@ -219,12 +219,13 @@ def check_cross_entropy(fn, lang="en"):
     """
     g = torch.Generator().manual_seed(2026)
     cases = [
-        _cross_entropy_case("logits [4, 3], random", (2.0 * torch.randn(4, 3, generator=g, dtype=torch.float64)).tolist(),
+        _cross_entropy_case({"en": "logits [4, 3], random", "ja": "logits [4, 3]、乱数"}, (2.0 * torch.randn(4, 3, generator=g, dtype=torch.float64)).tolist(),
                             [0, 2, 1, 2]),
-        _cross_entropy_case("logits [1, 3] = [[1, 2, 3]], target [0]", [[1.0, 2.0, 3.0]], [0]),
-        _cross_entropy_case("logits [6, 5], random", (3.0 * torch.randn(6, 5, generator=g, dtype=torch.float64)).tolist(),
+        _cross_entropy_case({"en": "logits [1, 3] = [[1, 2, 3]], target [0]", "ja": "logits [1, 3] = [[1, 2, 3]]、target [0]"}, [[1.0, 2.0, 3.0]], [0]),
+        _cross_entropy_case({"en": "logits [6, 5], random", "ja": "logits [6, 5]、乱数"}, (3.0 * torch.randn(6, 5, generator=g, dtype=torch.float64)).tolist(),
                             [4, 0, 1, 3, 2, 0]),
-        _cross_entropy_case("large logits [[1000, 999, 990], [-5, 1000, 998]], target [0, 2]",
+        _cross_entropy_case({"en": "large logits [[1000, 999, 990], [-5, 1000, 998]], target [0, 2]",
+                             "ja": "大きな logits [[1000, 999, 990], [-5, 1000, 998]]、target [0, 2]"},
                             [[1000.0, 999.0, 990.0], [-5.0, 1000.0, 998.0]], [0, 2]),
     ]
     return run_cases("check_cross_entropy", fn, cases, lang=lang, nan_hint=_HINTS["ce_nan"])

@@ -6,7 +6,7 @@
   exercise ``ex-kl-2``.
 
 Expected values come from the library (:func:`klcourse.kl_divergence`, the grid kernel
-behind :func:`klcourse.kl`); each typical mistake is computed the way a learner would get it
+behind :func:`klcourse.kl_divergence` for densities); each typical mistake is computed the way a learner would get it
 wrong, so that the report can name it. A learner's ``nan`` matches no value (NaN equals
 nothing), so a ``nan`` answer gets its own hint through ``run_cases(nan_hint=...)``.
 """
@@ -149,13 +149,18 @@ def check_kl(fn, lang="en"):
     """
     cases = [
         _discrete_case("p = [0.2, 0.5, 0.3], q = [0.1, 0.3, 0.6]", [0.2, 0.5, 0.3], [0.1, 0.3, 0.6]),
-        _discrete_case("p has a zero: p = [0.5, 0.5, 0], q = [0.2, 0.3, 0.5]", [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]),
-        _discrete_case("p = q with a zero: [0.25, 0.75, 0]", [0.25, 0.75, 0.0], [0.25, 0.75, 0.0]),
-        _discrete_case("disjoint support: p = [0.5, 0.5, 0, 0], q = [0, 0, 0.5, 0.5]",
+        _discrete_case({"en": "p has a zero: p = [0.5, 0.5, 0], q = [0.2, 0.3, 0.5]",
+                        "ja": "p に 0 がある: p = [0.5, 0.5, 0]、q = [0.2, 0.3, 0.5]"}, [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]),
+        _discrete_case({"en": "p = q with a zero: [0.25, 0.75, 0]", "ja": "p = q で 0 がある: [0.25, 0.75, 0]"},
+                       [0.25, 0.75, 0.0], [0.25, 0.75, 0.0]),
+        _discrete_case({"en": "disjoint support: p = [0.5, 0.5, 0, 0], q = [0, 0, 0.5, 0.5]",
+                        "ja": "台が重ならない: p = [0.5, 0.5, 0, 0]、q = [0, 0, 0.5, 0.5]"},
                        [0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5]),
-        _discrete_case("q = 0 where p > 0: p = [0.4, 0.4, 0.2], q = [0.5, 0.5, 0]",
+        _discrete_case({"en": "q = 0 where p > 0: p = [0.4, 0.4, 0.2], q = [0.5, 0.5, 0]",
+                        "ja": "p > 0 で q = 0: p = [0.4, 0.4, 0.2]、q = [0.5, 0.5, 0]"},
                        [0.4, 0.4, 0.2], [0.5, 0.5, 0.0]),
-        _discrete_case("counts: p = [1, 2, 1], q = [2, 1, 1]", [1.0, 2.0, 1.0], [2.0, 1.0, 1.0]),
+        _discrete_case({"en": "counts: p = [1, 2, 1], q = [2, 1, 1]", "ja": "度数: p = [1, 2, 1]、q = [2, 1, 1]"},
+                       [1.0, 2.0, 1.0], [2.0, 1.0, 1.0]),
     ]
     return run_cases("check_kl", fn, cases, lang=lang, nan_hint=_HINTS["nan"])
 
@@ -219,11 +224,12 @@ def check_grid_kl(fn, lang="en"):
     x32 = seed_grid()
     xu = torch.linspace(-1.0, 2.0, 1501, dtype=torch.float64)
     cases = [
-        _grid_case("P = N(0, 1), Q = N(1, 2²), 2001 points on [-12, 12]", x64,
+        _grid_case({"en": "P = N(0, 1), Q = N(1, 2²), 2001 points on [-12, 12]", "ja": "P = N(0, 1)、Q = N(1, 2²)、[-12, 12] 上の 2001 点"}, x64,
                    Normal(_t(0.0), _t(1.0)).log_prob(x64), Normal(_t(1.0), _t(2.0)).log_prob(x64)),
-        _grid_case("the seed's grid in float32: P = 0.5 N(-5, 1) + 0.5 N(10, 1), Q = N(0, 1)", x32,
+        _grid_case({"en": "the seed notebook's grid in float32: P = 0.5 N(-5, 1) + 0.5 N(10, 1), Q = N(0, 1)",
+                    "ja": "float32 のシードのノートブックの格子: P = 0.5 N(-5, 1) + 0.5 N(10, 1)、Q = N(0, 1)"}, x32,
                    bimodal_target().log_prob(x32.double()).float(), Normal(0.0, 1.0).log_prob(x32)),
-        _grid_case("P = U(0, 1) (log p = -inf outside), Q = N(0.5, 1)", xu,
+        _grid_case({"en": "P = U(0, 1) (log p = -inf outside), Q = N(0.5, 1)", "ja": "P = U(0, 1)（外側で log p = -inf）、Q = N(0.5, 1)"}, xu,
                    _log_density(Uniform(_t(0.0), _t(1.0)), xu), Normal(_t(0.5), _t(1.0)).log_prob(xu)),
     ]
     return run_cases("check_grid_kl", fn, cases, lang=lang, rtol=1e-4, nan_hint=_HINTS["nan"])

@@ -73,8 +73,8 @@ _HINTS = {
         "en": "p was rescaled to integrate to 1 inside the function; the loss must compare the "
               "values it is given. Normalise the target where you build it (the seed's "
               "P = N(-5, 1) + N(10, 1) integrates to 2), not inside the loss",
-        "ja": "関数の中で p を積分 1 に規格化している。損失は与えられた値どうしを比べなければならない。"
-              "規格化は目標分布を作る段階で行うこと（シードの P = N(-5, 1) + N(10, 1) は積分すると 2 になる）。"
+        "ja": "関数の中で p を積分 1 に正規化している。損失は与えられた値どうしを比べなければならない。"
+              "正規化は目標分布を作る段階で行うこと（シードのノートブックの P = N(-5, 1) + N(10, 1) は積分すると 2 になる）。"
               "損失の中で直してはいけない",
     },
 }
@@ -141,11 +141,13 @@ def check_ise(fn, lang="en"):
     x_seed = seed_grid(torch.float64)
     seed_sum = gaussian_mixture([0.5, 0.5], [-5.0, 10.0], [1.0, 1.0]).log_prob(x_seed).exp() * 2.0
     cases = [
-        _case("P = 0.5 N(-5, 1) + 0.5 N(10, 1), Q = N(-5, 1.961459²), 3501 points on [-25, 30]", x_wide,
+        _case({"en": "P = 0.5 N(-5, 1) + 0.5 N(10, 1), Q = N(-5, 1.961459²), 3501 points on [-25, 30]",
+               "ja": "P = 0.5 N(-5, 1) + 0.5 N(10, 1)、Q = N(-5, 1.961459²)、[-25, 30] 上の 3501 点"}, x_wide,
               bimodal_target().log_prob(x_wide).exp(), normal(-5.0, 1.961459).log_prob(x_wide).exp()),
-        _case("P = N(0, 1), Q = N(1, 2²), 1201 points on [-12, 12]", x_std,
+        _case({"en": "P = N(0, 1), Q = N(1, 2²), 1201 points on [-12, 12]", "ja": "P = N(0, 1)、Q = N(1, 2²)、[-12, 12] 上の 1201 点"}, x_std,
               normal(0.0, 1.0).log_prob(x_std).exp(), normal(1.0, 2.0).log_prob(x_std).exp()),
-        _case("the seed's P = N(-5, 1) + N(10, 1) (integrates to 2), Q = N(0, 1), seed_grid()", x_seed,
+        _case({"en": "the seed notebook's P = N(-5, 1) + N(10, 1) (integrates to 2), Q = N(0, 1), seed_grid()",
+               "ja": "シードのノートブックの P = N(-5, 1) + N(10, 1)（積分すると 2）、Q = N(0, 1)、seed_grid()"}, x_seed,
               seed_sum, normal(0.0, 1.0).log_prob(x_seed).exp(), unnormalised=True),
     ]
     return run_cases("check_ise", fn, cases, lang=lang)
@@ -175,7 +177,8 @@ def _landing_case(objective, mu0, sigma0, parameterization):
         ("start", mu0),
         ("sigma", fit.sigma),
     ]
-    return Case(label=f"{objective} from ({mu0:g}, {sigma0:g}) in {parameterization}",
+    return Case(label={"en": f"{objective} from ({mu0:g}, {sigma0:g}) in {parameterization}",
+                       "ja": f"{objective}、出発点 ({mu0:g}, {sigma0:g})、{parameterization} でのパラメータ化"},
                 args=(objective, mu0, sigma0), kwargs={"parameterization": parameterization},
                 expected=fit.mu, mistakes=tuple((_HINTS[key], wrong) for key, wrong in mistakes))
 

@@ -24,19 +24,22 @@ from klcourse.checks._report import Case, CheckReport, run_cases
 # (weights, means, sigmas): the course's bimodal target, the chapter's unequal-weights target,
 # the seed notebook's unnormalised sum, a three-component mixture and a single Normal.
 _MOMENT_CASES = (
-    ("bimodal 0.5 N(-5, 1) + 0.5 N(10, 1)", (0.5, 0.5), (-5.0, 10.0), (1.0, 1.0)),
-    ("unequal 0.3 N(-3, 0.3) + 0.7 N(4, 2)", (0.3, 0.7), (-3.0, 4.0), (0.3, 2.0)),
-    ("unnormalised weights (1, 1), as in the seed", (1.0, 1.0), (-5.0, 10.0), (1.0, 1.0)),
-    ("three components", (0.2, 0.5, 0.3), (-1.0, 0.5, 3.0), (0.5, 1.5, 0.8)),
-    ("one component N(2, 3)", (1.0,), (2.0,), (3.0,)),
+    ({"en": "bimodal 0.5 N(-5, 1) + 0.5 N(10, 1)", "ja": "二峰 0.5 N(-5, 1) + 0.5 N(10, 1)"},
+     (0.5, 0.5), (-5.0, 10.0), (1.0, 1.0)),
+    ({"en": "unequal weights 0.3 N(-3, 0.3²) + 0.7 N(4, 2²)", "ja": "重みが異なる 0.3 N(-3, 0.3²) + 0.7 N(4, 2²)"},
+     (0.3, 0.7), (-3.0, 4.0), (0.3, 2.0)),
+    ({"en": "unnormalised weights (1, 1), as in the seed notebook",
+      "ja": "正規化していない重み (1, 1)（シードのノートブックと同じ）"}, (1.0, 1.0), (-5.0, 10.0), (1.0, 1.0)),
+    ({"en": "three components", "ja": "成分が三つ"}, (0.2, 0.5, 0.3), (-1.0, 0.5, 3.0), (0.5, 1.5, 0.8)),
+    ({"en": "one component N(2, 3²)", "ja": "成分が一つ N(2, 3²)"}, (1.0,), (2.0,), (3.0,)),
 )
 
 # Targets for the reverse-KL exercise: the chapter's example in both orders (so that "the first
 # component" and "the tallest component" are different mistakes), and a three-component mixture.
 _REVERSE_CASES = (
-    ("0.3 N(-3, 0.3) + 0.7 N(4, 2)", (0.3, 0.7), (-3.0, 4.0), (0.3, 2.0)),
-    ("0.7 N(4, 2) + 0.3 N(-3, 0.3)", (0.7, 0.3), (4.0, -3.0), (2.0, 0.3)),
-    ("0.25 N(-6, 0.5) + 0.45 N(0, 1.5) + 0.3 N(7, 0.4)", (0.25, 0.45, 0.3), (-6.0, 0.0, 7.0), (0.5, 1.5, 0.4)),
+    ("0.3 N(-3, 0.3²) + 0.7 N(4, 2²)", (0.3, 0.7), (-3.0, 4.0), (0.3, 2.0)),
+    ("0.7 N(4, 2²) + 0.3 N(-3, 0.3²)", (0.7, 0.3), (4.0, -3.0), (2.0, 0.3)),
+    ("0.25 N(-6, 0.5²) + 0.45 N(0, 1.5²) + 0.3 N(7, 0.4²)", (0.25, 0.45, 0.3), (-6.0, 0.0, 7.0), (0.5, 1.5, 0.4)),
 )
 
 _HINTS = {
@@ -63,20 +66,20 @@ _HINTS = {
     "first": {
         "en": "this is the minimum reached from the first component only; start a fit at every "
               "component and keep the one with the lowest reverse KL",
-        "ja": "最初の成分から始めたフィットの極小しか見ていない。すべての成分から始めて、"
+        "ja": "最初の成分から始めたフィットの局所最小しか見ていない。すべての成分から始めて、"
               "逆方向KLが最も小さいものを選ぶこと",
     },
     "tallest": {
         "en": "this is the minimum under the tallest peak; reverse KL prefers the component with "
               "the most mass (weight), which need not be the tallest",
-        "ja": "最も高い山の下の極小を選んでいる。逆方向KLが好むのは最も質量（重み）の大きい成分であり、"
+        "ja": "最も高い山の上の局所最小を選んでいる。逆方向KLが好むのは最も質量（重み）の大きい成分であり、"
               "最も高い成分とは限らない",
     },
     "forward": {
         "en": "this is the forward-KL (moment-matched) Gaussian; the exercise asks for a minimum "
               "of KL(Q ‖ P), with the model Q first",
         "ja": "これは順方向KL（モーメントマッチング）のガウス分布である。求めるのはモデル Q を"
-              "先に書いた KL(Q ‖ P) の極小",
+              "先に書いた KL(Q ‖ P) の局所最小",
     },
 }
 

@@ -23,14 +23,18 @@ _TEXT = {
         "hint": "    likely mistake: {hint}",
         "raised": "  case {case}: your function raised {error}",
         "shape": "  case {case}: expected a value of shape {expected}, got shape {got}",
+        "none": "  case {case}: your function returned None (is a `return` missing?)",
+        "type": "  case {case}: expected a number or an array of numbers, got {kind}: {value}",
     },
     "ja": {
-        "passed": "{name}: {n} 件のケースすべてに合格しました。",
-        "failed": "{name}: {n} 件中 {k} 件のケースで不合格です。",
-        "case": "  ケース {case}: 期待値 {expected}、返り値 {got}",
+        "passed": "{name}: {n} 件すべて合格",
+        "failed": "{name}: {n} 件中 {k} 件が不合格",
+        "case": "  ケース {case}: 正しい値 {expected}、返り値 {got}",
         "hint": "    考えられる原因: {hint}",
-        "raised": "  ケース {case}: 関数が例外を送出しました: {error}",
-        "shape": "  ケース {case}: 形状 {expected} の値を期待しましたが、形状 {got} が返りました",
+        "raised": "  ケース {case}: 関数が例外を送出した: {error}",
+        "shape": "  ケース {case}: 正しい値の形状は {expected} だが、返り値の形状は {got}",
+        "none": "  ケース {case}: 関数が None を返した（return を書き忘れていないか）",
+        "type": "  ケース {case}: 数または数の配列を返すこと。返り値は {kind}: {value}",
     },
 }
 
@@ -40,9 +44,10 @@ class Case:
     """One call of the learner's function and what it should return.
 
     ``mistakes`` maps a hint (``{"en": ..., "ja": ...}``) to the value that mistake produces.
+    ``label`` is one string (formulas only) or ``{"en": ..., "ja": ...}``.
     """
 
-    label: str
+    label: str | dict
     args: tuple
     expected: Any
     mistakes: tuple[tuple[dict[str, str], Any], ...] = ()
@@ -80,10 +85,21 @@ class CheckReport:
 
 
 def _as_array(value: Any) -> np.ndarray:
-    """Learner output (float, numpy, torch, list) as a float64 array."""
+    """Learner output (float, numpy, torch, list) as a float64 array; TypeError/ValueError if it is not numbers."""
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
+    if isinstance(value, (dict, str, bytes, set)):
+        raise TypeError(type(value).__name__)
     return np.asarray(value, dtype=np.float64)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _label(case: Case, lang: str) -> str:
+    return case.label if isinstance(case.label, str) else case.label[lang]
 
 
 def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> bool:
@@ -112,20 +128,33 @@ def run_cases(name: str, fn: Callable, cases: list[Case], lang: str = "en",
         raise ValueError(f"the function to check must be callable; got {type(fn).__name__}")
     text, lines, failed = _TEXT[lang], [], []
     for case in cases:
+        label = _label(case, lang)
         try:
-            got = _as_array(fn(*case.args, **case.kwargs))
+            result = fn(*case.args, **case.kwargs)
         except Exception as error:  # the learner's code: report, do not crash the check
-            failed.append(case.label)
-            lines.append(text["raised"].format(case=case.label, error=f"{type(error).__name__}: {error}"))
+            failed.append(label)
+            lines.append(text["raised"].format(case=label, error=f"{type(error).__name__}: {error}"))
+            continue
+        if result is None:
+            failed.append(label)
+            lines.append(text["none"].format(case=label))
+            continue
+        try:
+            got = _as_array(result)
+        except (TypeError, ValueError):
+            failed.append(label)
+            lines.append(text["type"].format(case=label, kind=type(result).__name__, value=_short(result)))
             continue
         want = _as_array(case.expected)
+        if got.shape != want.shape and got.size == want.size == 1:
+            got = got.reshape(want.shape)  # a scalar returned as shape (1,) or (1, 1) is read as the scalar
         if _close(got, want, rtol, atol):
             continue
-        failed.append(case.label)
+        failed.append(label)
         if got.shape != want.shape:
-            lines.append(text["shape"].format(case=case.label, expected=want.shape, got=got.shape))
+            lines.append(text["shape"].format(case=label, expected=want.shape, got=got.shape))
             continue
-        lines.append(text["case"].format(case=case.label, expected=_fmt(want), got=_fmt(got)))
+        lines.append(text["case"].format(case=label, expected=_fmt(want), got=_fmt(got)))
         hints = [hint for hint, value in case.mistakes if _close(got, _as_array(value), rtol, atol)]
         if not hints and nan_hint is not None and bool(np.isnan(got).any()):
             hints = [nan_hint]
