@@ -16,6 +16,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap
 from torch.distributions import Distribution
 
@@ -399,10 +400,10 @@ def plot_basins(basins, ax=None, lang="en", paths=False):
         ax.pcolormesh(basins.mu_starts, basins.sigma_starts, labels + 1, cmap=ListedColormap(colors),
                       vmin=-0.5, vmax=len(colors) - 0.5, shading="nearest", alpha=0.6)  # fmt: skip
         if paths:
-            for row in basins.results:
-                for fit in row:
-                    m, s = _path_of(fit)
-                    ax.plot(m, s, color="black", linewidth=0.6, alpha=0.5)
+            # one collection for all paths: drawn at once, and left out of the vertices that
+            # legend(loc="best") searches (with every path as a line that search took seconds)
+            segments = [np.column_stack(_path_of(fit)) for row in basins.results for fit in row]
+            ax.add_collection(LineCollection(segments, colors="black", linewidths=0.6, alpha=0.5))
         for k, m in enumerate(basins.minima):
             ax.plot([m.mu], [m.sigma], "*", color=colors[k + 1], markeredgecolor="black", markersize=14,
                     label=text["basin"].format(k=k, mu=m.mu, sigma=m.sigma), linestyle="none")  # fmt: skip
