@@ -117,8 +117,13 @@ def test_conditional_kl_infinite_and_base_and_batch():
 
 
 def test_conditional_kl_rejects():
-    with pytest.raises(ValueError, match="pxy must sum to 1"):
-        conditional_kl([[0.5, 0.5], [0.5, 0.5]], [[0.25, 0.25], [0.25, 0.25]])
+    # tables are normalised over both axes, as the package's discrete measures normalise counts
+    counts_p, counts_q = np.array([[3.0, 1.0], [2.0, 2.0]]), np.array([[1.0, 1.0], [1.0, 5.0]])
+    assert conditional_kl(counts_p, counts_q) == pytest.approx(
+        conditional_kl(counts_p / 8, counts_q / 8), rel=1e-14)
+    assert conditional_kl(counts_p, counts_q) > 0.0
+    with pytest.raises(ValueError, match="pxy"):
+        conditional_kl([[0.5, -0.5], [0.5, 0.5]], [[0.25, 0.25], [0.25, 0.25]])
     with pytest.raises(ValueError, match="pxy and qxy must have the same shape"):
         conditional_kl(np.full((2, 3), 1 / 6), np.full((3, 3), 1 / 9))
 

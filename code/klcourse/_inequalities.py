@@ -67,7 +67,7 @@ def conditional_kl(pxy, qxy, base=None):
     Parameters
     ----------
     pxy, qxy : array_like or torch.Tensor, shape [..., |X|, |Y|]
-        Joint tables, X on axis -2 and Y on axis -1, each summing to 1 over both axes;
+        Joint tables, X on axis -2 and Y on axis -1 (normalised over both axes, as counts are);
         leading axes broadcast.
     base : float, optional
         Logarithm base: None for nats, 2 for bits.
@@ -305,7 +305,7 @@ def estimator_means(q, p, grid=None):
     """
     check_scalar_distribution(q, "q")
     check_scalar_distribution(p, "p")
-    log_q, log_p, grid = _tabulate(q, p, grid)  # [N] each
+    log_q, log_p, grid = _tabulate(q, p, covering_grid(q, p) if grid is None else grid)  # [N] each
     q_val = log_q.exp()  # [N]
     log_r = torch.where(q_val > 0, log_p - log_q, 0.0)  # [N]; nodes where q underflows carry no weight
     k1 = grid.integrate(-q_val * log_r)
