@@ -38,6 +38,7 @@ import gettext
 import hashlib
 import json
 import pickle
+import sys
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,10 @@ def load_edition(work: Path, lang: str, book_url: str) -> Edition:
     doctrees = work / "_build" / ".doctrees" / "environment.pickle"
     if not doctrees.exists():
         raise FileNotFoundError(f"{doctrees} is missing: build the book first (`make book`)")
+    # the pickled environment refers to the book's own Sphinx extensions (the explorer's node)
+    ext = str(Path(__file__).resolve().parents[1] / "book" / "_ext")
+    if ext not in sys.path:
+        sys.path.insert(0, ext)
     with doctrees.open("rb") as f:
         env = pickle.load(f)
     std = env.domaindata["std"]
