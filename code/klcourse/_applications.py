@@ -240,6 +240,17 @@ def estimator_loss_gradients(logits, ref_logits):
     return out
 
 
+def _distillation_inputs(student_logits, teacher_logits, temperature, scale):
+    """Validated student and teacher logits (one dtype and device) and the temperature."""
+    s = _logits(student_logits, "student_logits")
+    t = _logits(teacher_logits, "teacher_logits").to(dtype=s.dtype, device=s.device)
+    check_same_support(s, t)
+    T = _positive(temperature, "temperature")
+    if not isinstance(scale, bool):
+        raise ValueError(f"scale must be True or False; got {scale!r}")
+    return s, t, T
+
+
 def distillation_loss(student_logits, teacher_logits, temperature, scale=True):
     """Hinton's soft-target loss: T² KL(softmax(t/T) ‖ softmax(s/T)), the teacher as target.
 
@@ -277,12 +288,7 @@ def distillation_loss(student_logits, teacher_logits, temperature, scale=True):
     >>> print(torch.allclose(distillation_loss(s, t, temperature=2.0), direct))
     True
     """
-    s = _logits(student_logits, "student_logits")
-    t = _logits(teacher_logits, "teacher_logits").to(dtype=s.dtype, device=s.device)
-    check_same_support(s, t)
-    T = _positive(temperature, "temperature")
-    if not isinstance(scale, bool):
-        raise ValueError(f"scale must be True or False; got {scale!r}")
+    s, t, T = _distillation_inputs(student_logits, teacher_logits, temperature, scale)
     p = torch.softmax(t / T, dim=-1).detach()  # [..., K], the soft targets
     q = torch.softmax(s / T, dim=-1)  # [..., K]
     loss = kl_divergence(p, q)
@@ -322,11 +328,6 @@ def distillation_gradient(student_logits, teacher_logits, temperature, scale=Tru
     >>> print(torch.allclose(s.grad, distillation_gradient(s.detach(), t, temperature=3.0)))
     True
     """
-    s = _logits(student_logits, "student_logits")
-    t = _logits(teacher_logits, "teacher_logits").to(dtype=s.dtype, device=s.device)
-    check_same_support(s, t)
-    T = _positive(temperature, "temperature")
-    if not isinstance(scale, bool):
-        raise ValueError(f"scale must be True or False; got {scale!r}")
+    s, t, T = _distillation_inputs(student_logits, teacher_logits, temperature, scale)
     diff = torch.softmax(s.detach() / T, dim=-1) - torch.softmax(t / T, dim=-1)  # [..., K], q_T - p_T
     return diff * T if scale else diff / T

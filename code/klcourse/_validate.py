@@ -67,8 +67,8 @@ def check_finite(t, name):
         raise ValueError(f"{name} must contain only finite numbers; got {t.detach()[bad].flatten()[0].item()}")
 
 
-def check_probability_vector(t, name, support_ndim=1):
-    """A probability table: non-empty, finite, non-negative, summing to 1 over its last ``support_ndim`` axes."""
+def _check_nonnegative_table(t, name, support_ndim):
+    """Shape, emptiness, finiteness and sign of a table of weights; return its detached values."""
     if t.dim() < support_ndim:
         what = "at least one axis (the support)" if support_ndim == 1 else f"at least {support_ndim} axes"
         raise ValueError(f"{name} must have {what}; got shape {tuple(t.shape)}")
@@ -78,6 +78,12 @@ def check_probability_vector(t, name, support_ndim=1):
     values = t.detach()
     if bool((values < 0).any()):
         raise ValueError(f"{name} must be non-negative; got a negative entry {values[values < 0].min().item():g}")
+    return values
+
+
+def check_probability_vector(t, name, support_ndim=1):
+    """A probability table: non-empty, finite, non-negative, summing to 1 over its last ``support_ndim`` axes."""
+    values = _check_nonnegative_table(t, name, support_ndim)
     sums = values.sum(dim=tuple(range(-support_ndim, 0)))
     worst = (sums - 1).abs().max()
     if worst.item() > SUM_TOLERANCE.get(t.dtype, 1e-6):
@@ -89,15 +95,7 @@ def check_probability_vector(t, name, support_ndim=1):
 def normalised_weights(t, name, support_ndim=1):
     """Non-negative weights (probabilities or counts) divided by their sum over the last ``support_ndim`` axes, as
     ``scipy.stats.entropy`` does; non-empty, finite, with a positive sum."""
-    if t.dim() < support_ndim:
-        what = "at least one axis (the support)" if support_ndim == 1 else f"at least {support_ndim} axes"
-        raise ValueError(f"{name} must have {what}; got shape {tuple(t.shape)}")
-    if t.numel() == 0:
-        raise ValueError(f"{name} must be non-empty; got shape {tuple(t.shape)}")
-    check_finite(t, name)
-    values = t.detach()
-    if bool((values < 0).any()):
-        raise ValueError(f"{name} must be non-negative; got a negative entry {values[values < 0].min().item():g}")
+    values = _check_nonnegative_table(t, name, support_ndim)
     axes = tuple(range(-support_ndim, 0))
     sums = t.sum(dim=axes, keepdim=True)
     if bool((sums.detach() == 0).any()):
