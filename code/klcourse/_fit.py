@@ -221,7 +221,7 @@ def _fit_many(target, spec, options, mus, sigmas, parameterization, method, lr, 
     models = list(zip(mus.tolist(), sigmas.tolist()))
     ev = _evaluator(target, spec, options, grid, models, opts.dtype, device)
     log = parameterization == "log_sigma"
-    problem = Problem(ev.value, spec.maximised, log, opts.dtype, device, _is_smooth(spec, options), ev.spacing)
+    problem = Problem(ev.value, spec.maximised, log, opts.dtype, device, _is_smooth(spec, options), ev.spacing, ev.derivatives)
     theta = torch.tensor(np.stack([mus, np.log(sigmas) if log else sigmas], -1), dtype=opts.dtype, device=device)  # [B, 2]
     with _threads_for(9 * len(mus) * ev.nodes):
         if method == "flow":

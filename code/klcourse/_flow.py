@@ -26,6 +26,9 @@ _LOSS_RISE_EPS = 4
 _GROWTH_MAX, _SHRINK_MAX, _SAFETY, _OUT_OF_DOMAIN_SHRINK = 5.0, 0.2, 0.9, 0.25
 # The step has collapsed when t |g| falls below this fraction of |θ|: stop, unconverged.
 _COLLAPSE = 1e-15
+# ... or after this many rejected steps in a row: each shrinks t by at least _SAFETY (0.9), so t
+# has fallen by 0.9^400 ≈ 5e-19 (a NaN gradient would otherwise reject steps for ever).
+_REJECTIONS_MAX = 400
 # No progress: the loss fell by less than _PLATEAU_DROP (relative) over _PLATEAU_STEPS accepted
 # steps (a non-smooth objective between its kinks).
 _PLATEAU_STEPS, _PLATEAU_DROP = 20, 1e-14
@@ -55,8 +58,9 @@ _STENCIL = torch.tensor(
 class Problem:
     """The loss (objective as minimised) as a function of θ [B, 2] in one parameterisation."""
 
-    def __init__(self, value, maximised, log, dtype, device, smooth, spacing):
+    def __init__(self, value, maximised, log, dtype, device, smooth, spacing, derivatives=None):
         self.value = value
+        self.derivatives = derivatives  # exact (value, gradient, Hessian) for a pointwise objective on a grid, or None
         self.sign = -1.0 if maximised else 1.0
         self.log = log  # θ₁ = log sigma (else sigma)
         self.dtype, self.device = dtype, device
@@ -89,7 +93,11 @@ class Problem:
         return loss.detach(), g
 
     def stencil(self, theta):
-        """Loss [B], central-difference gradient [B, 2] and Hessian (h00, h01, h11) [B, 3] from one batched call on 9 points per row."""
+        """Loss [B], gradient [B, 2] and Hessian (h00, h01, h11) [B, 3]: exact where the objective gives them, else central differences from one batched call on 9 points per row."""
+        if self.derivatives is not None and self.smooth:
+            mu, s = theta[:, :1], theta[:, 1:]  # [B, 1] each
+            value, g, hess = self.derivatives(mu, s.exp(), s, True) if self.log else self.derivatives(mu, s, s.log(), False)
+            return self.sign * value, self.sign * g, self.sign * hess
         h = self.eps**_STENCIL_POWER * theta.abs().clamp_min(1.0)  # [B, 2]
         if not self.smooth:  # difference across several kinks: the slope of the integral, not of one piece
             wide = _KINK_SPACINGS * self.spacing
@@ -199,6 +207,7 @@ def flow(problem, theta, steps, tol, t0, rtol):
     recent = loss[:, None].repeat(1, _PLATEAU_STEPS)  # the last losses, oldest first
     n_recent = torch.ones(B, dtype=torch.long, device=theta.device)
     rejected = torch.zeros(B, dtype=torch.bool, device=theta.device)
+    rejections = torch.zeros(B, dtype=torch.long, device=theta.device)  # rejected steps in a row
     record = [(torch.ones(B, dtype=torch.bool), torch.cat([theta, loss[:, None]], -1)[:, None, :])]
     between = torch.tensor(_BETWEEN, dtype=theta.dtype, device=theta.device)
     while True:
@@ -257,7 +266,8 @@ def flow(problem, theta, steps, tol, t0, rtol):
         factor = torch.minimum(grow, (_SAFETY / ratio.clamp_min(1e-12).sqrt()).clamp_min(_SHRINK_MAX))
         tt = torch.where(finite, tt * factor, tt * _OUT_OF_DOMAIN_SHRINK)
         collapsed = ~finite & (tt * gn <= _COLLAPSE * (1.0 + th.abs().sum(-1)))
-        live[idx] = live[idx] & ~collapsed  # the step size collapsed: stop unconverged
+        rejections[idx] = torch.where(acc, 0, rejections[idx] + 1)
+        live[idx] = live[idx] & ~collapsed & (rejections[idx] < _REJECTIONS_MAX)  # the step size collapsed: stop unconverged
         theta[idx], loss[idx], g[idx], h[idx], t[idx] = th, ls, gr, he, tt
         rejected[idx] = ratio > 1.0
     finite = torch.isfinite(loss)

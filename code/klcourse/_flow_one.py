@@ -119,7 +119,7 @@ def _flow(problem, theta, steps, tol, t0, path, rtol):
         return theta, loss, g, h, 0
     (l0, l1), _ = _eig2(h)
     t = t0 if t0 is not None else 1.0 / max(abs(l0), abs(l1), 1e-12)
-    accepted, recent, rejected = 0, [loss], False
+    accepted, recent, rejected, rejections = 0, [loss], False, 0
     while accepted < steps and math.hypot(*g) >= tol:
         gnorm = math.hypot(*g)
         allowed = max(rtol, F._FLOW_MISMATCH_CONVEX) if _eig2(h)[0][0] > 0 else rtol
@@ -148,6 +148,9 @@ def _flow(problem, theta, steps, tol, t0, path, rtol):
             if t * gnorm <= F._COLLAPSE * (1.0 + abs(theta[0]) + abs(theta[1])):
                 break  # the step size collapsed: stop unconverged
         rejected = ratio > 1.0
+        rejections = rejections + 1 if rejected else 0
+        if rejections >= F._REJECTIONS_MAX:
+            break  # the step size collapsed: stop unconverged
     if math.isfinite(loss) and problem.smooth:
         theta, loss, g = _newton_polish(problem, theta, g, h, tol)
         path.append((theta, loss))

@@ -16,7 +16,7 @@ Two ways to evaluate an objective for a batch of models, tried in this order:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Callable
 
@@ -26,6 +26,7 @@ from torch.distributions import Distribution, MixtureSameFamily, Normal
 
 from ._closed_forms import _mixture_entropy, closed_form
 from ._continuous import (
+    LOG2,
     Grid,
     _alpha_grid,
     _bounds,
@@ -76,6 +77,11 @@ class Objective:
         True where the integrand weighs log p by the model, not by p (``"reverse_kl"``,
         ``"alpha"``): there log p's sharpest bend, between the modes of a mixture, must be
         resolved by the grid, not only its components' widths.
+    pointwise : bool
+        True where the grid value is a sum Σ w φ(log p, log q) over the nodes with φ smooth (every
+        objective here but L1, cosine and Wasserstein): the gradient and Hessian in θ then follow
+        exactly from φ's first two derivatives in log q, in one pass over the grid
+        (``_pointwise_derivatives``), instead of from differences.
     smooth : bool
         False for ``"l1"``: on a grid, Σ w |p - q| has a kink wherever p = q at a node, so
         its gradient jumps by O(Δx) and cannot fall below a small ``tol`` (W1, ``"wasserstein"``
@@ -96,8 +102,11 @@ class Objective:
     maximised: bool
     options: tuple
     sharp_log_p: bool
+    pointwise: bool
     smooth: bool
     build: Callable = field(repr=False)  # (table, **options) → value(mu [B,1], sigma [B,1], log_sigma [B,1]) → [B]
+    kernel: Callable | None = field(default=None, repr=False)  # pointwise: (log_p, log_q [B,N], w, **options) → [B]
+    node_derivatives: Callable | None = field(default=None, repr=False)  # pointwise: → (value [B], w φ' [B,N], w φ'' [B,N])
     closed: Callable | None = field(default=None, repr=False)  # (target, **options) → (Normal Q [B] → [B]), or raises
 
 
@@ -116,7 +125,8 @@ def _register(name, formula, *, maximised=False, options=(), sharp_log_p=False, 
     """
 
     def decorate(build):
-        _REGISTRY[name] = Objective(name, formula, maximised, tuple(options), sharp_log_p, smooth, build, closed)
+        _REGISTRY[name] = Objective(name, formula, maximised, tuple(options), sharp_log_p, pointwise=False, smooth=smooth,
+                                    build=build, closed=closed)
         return build
 
     return decorate
@@ -131,13 +141,79 @@ def _log_normal(x, mu, sigma, log_sigma):
 def _density_objective(kernel):
     """Builder for an objective that is a grid kernel of (log p, log q)."""
 
-    def build(table):
+    def build(table, **options):
         def value(mu, sigma, log_sigma):
-            return kernel(table.log_p, _log_normal(table.x, mu, sigma, log_sigma), table.w)  # [B]
+            return kernel(table.log_p, _log_normal(table.x, mu, sigma, log_sigma), table.w, **options)  # [B]
 
         return value
 
     return build
+
+
+def _autograd_pointwise(kernel, log_p, ell, w, options):
+    """Σ w φ [B] and w φ', w φ'' [B, N] in ℓ = log q by autograd (φ acts node by node, so its Hessian in ℓ is diagonal)."""
+    with torch.enable_grad():
+        ell = ell.detach().requires_grad_(True)
+        value = kernel(log_p, ell, w, **options)  # [B]
+        (d1,) = torch.autograd.grad(value.sum(), ell, create_graph=True)
+        d2 = torch.autograd.grad(d1.sum(), ell, allow_unused=True)[0] if d1.requires_grad else None
+    d2 = torch.zeros_like(d1) if d2 is None else d2  # φ linear in ℓ (forward KL): φ'' = 0
+    # where q underflows to 0 the exact φ' and φ'' are their limits as q → 0 (0 for every term
+    # that depends on ℓ non-linearly: each carries a power of q), but autograd's second pass
+    # through exp can give 0·inf = NaN there
+    lost = ell.detach().exp() == 0  # [B, N]
+    return value.detach(), torch.where(lost & d1.isnan(), 0.0, d1.detach()), torch.where(lost & d2.isnan(), 0.0, d2)
+
+
+def _js_pointwise(log_p, ell, w):
+    """JS's Σ w φ [B] with w φ', w φ'' [B, N] in closed form: with m = (p + q)/2 and r = q/(p + q),
+    φ' = ½ q (ℓ - log m) and φ'' = ½ q (ℓ - log m + 1 - r) (autograd's second pass through
+    logaddexp gives NaN where one density underflows)."""
+    value = _js_grid(log_p, ell, w)
+    log_m = torch.logaddexp(log_p, ell) - LOG2  # [B, N]; ℓ is finite, so no (-inf, -inf) pair
+    q = ell.exp()
+    gap = torch.where(q > 0, ell - log_m, 0.0)
+    r = (ell - log_m - LOG2).exp()
+    return value, 0.5 * w * q * gap, 0.5 * w * q * (gap + 1 - r)
+
+
+def _pointwise_derivatives(spec, table, options):
+    """Value [B], gradient [B, 2] and Hessian (h00, h01, h11) [B, 3] in θ of Σ w φ(log p, log q), exactly, in one pass.
+
+    With ℓ = log q at each node, ∂L/∂θ = Σ φ' ∂ℓ/∂θ and ∂²L/∂θ² = Σ (φ'' ∂ℓ/∂θ ∂ℓ/∂θᵀ + φ' ∂²ℓ/∂θ²),
+    where φ' and φ'' (weights included) come from the objective's own formulas where it has them
+    (JS), else from autograd on the kernel (``_autograd_pointwise``). For z = (x - mu)/sigma,
+    ℓ = -z²/2 - log sigma - log √(2π) has ∂ℓ/∂mu = z/sigma, and in θ = (mu, log sigma)
+    ∂ℓ/∂θ₁ = z² - 1, ∂²ℓ/∂mu∂θ₁ = -2z/sigma, ∂²ℓ/∂θ₁² = -2z²; in θ = (mu, sigma)
+    ∂ℓ/∂sigma = (z² - 1)/sigma, ∂²ℓ/∂mu∂sigma = -2z/sigma², ∂²ℓ/∂sigma² = (1 - 3z²)/sigma²;
+    ∂²ℓ/∂mu² = -1/sigma² in both.
+    """
+    node_derivatives = spec.node_derivatives or (lambda log_p, ell, w, **o: _autograd_pointwise(spec.kernel, log_p, ell, w, o))
+
+    def derivatives(mu, sigma, log_sigma, log):
+        z = (table.x - mu) / sigma  # [B, N]
+        ell = -0.5 * z * z - log_sigma - _LOG_SQRT_2PI
+        value, d1, d2 = node_derivatives(table.log_p, ell, table.w, **options)
+        zz = z * z
+        a = z / sigma  # ∂ℓ/∂mu
+        b, ab, bb = (zz - 1, -2 * a, -2 * zz) if log else ((zz - 1) / sigma, -2 * a / sigma, (1 - 3 * zz) / (sigma * sigma))
+        grad = torch.stack([(d1 * a).sum(-1), (d1 * b).sum(-1)], -1)
+        hess = torch.stack(
+            [(d2 * a * a).sum(-1) - d1.sum(-1) / (sigma[:, 0] ** 2), (d2 * a * b + d1 * ab).sum(-1), (d2 * b * b + d1 * bb).sum(-1)],
+            -1,
+        )
+        return value.detach(), grad, hess
+
+    return derivatives
+
+
+def _register_pointwise(name, formula, kernel, node_derivatives=None, **kw):
+    """Register an objective whose grid value is Σ w φ(log p, log q), ``kernel(log_p, log_q, w, **options)`` → [B].
+
+    ``node_derivatives(log_p, log_q, w, **options)`` → (value, w φ', w φ''), if given, replaces autograd.
+    """
+    _register(name, formula, **kw)(_density_objective(kernel))
+    _REGISTRY[name] = replace(_REGISTRY[name], pointwise=True, kernel=kernel, node_derivatives=node_derivatives)
 
 
 def _measure(name, swap=False):
@@ -164,27 +240,18 @@ def _closed_wasserstein(target, order):
     return lambda q: closed_form("wasserstein2", target, q)
 
 
-_register("forward_kl", "KL(P ‖ Q)", closed=_closed_forward_kl)(_density_objective(_kl_grid))
-_register("reverse_kl", "KL(Q ‖ P)", sharp_log_p=True, closed=_measure("kl", swap=True))(
-    _density_objective(lambda log_p, log_q, w: _kl_grid(log_q, log_p, w))
-)
-_register("js", "JS(P, Q)")(_density_objective(_js_grid))
-_register("hellinger", "He²(P, Q)", closed=_measure("hellinger"))(_density_objective(_hellinger_grid))
-_register("mse", "∫ (p - q)² dx", closed=_measure("l2_distance_squared"))(_density_objective(_l2sq_grid))
+_register_pointwise("forward_kl", "KL(P ‖ Q)", _kl_grid, closed=_closed_forward_kl)
+_register_pointwise("reverse_kl", "KL(Q ‖ P)", lambda log_p, log_q, w: _kl_grid(log_q, log_p, w), sharp_log_p=True,
+                    closed=_measure("kl", swap=True))
+_register_pointwise("js", "JS(P, Q)", _js_grid, node_derivatives=_js_pointwise)
+_register_pointwise("hellinger", "He²(P, Q)", _hellinger_grid, closed=_measure("hellinger"))
+_register_pointwise("mse", "∫ (p - q)² dx", _l2sq_grid, closed=_measure("l2_distance_squared"))
 _register("l1", "∫ |p - q| dx", smooth=False)(_density_objective(_l1_grid))
 _register("cosine", "∫ pq / √(∫p² ∫q²)", maximised=True, closed=_measure("cosine_similarity"))(
     _density_objective(_cosine_grid)
 )
-
-
-@_register("alpha", "D_α(P ‖ Q)", options=("alpha",), sharp_log_p=True, closed=_measure("alpha"))
-def _build_alpha(table, alpha):
-    """Amari α-divergence D_α(P ‖ Q): α → 1 is KL(P ‖ Q), α → 0 is KL(Q ‖ P)."""
-
-    def value(mu, sigma, log_sigma):
-        return _alpha_grid(table.log_p, _log_normal(table.x, mu, sigma, log_sigma), table.w, alpha)
-
-    return value
+# Amari α-divergence D_α(P ‖ Q): α → 1 is KL(P ‖ Q), α → 0 is KL(Q ‖ P)
+_register_pointwise("alpha", "D_α(P ‖ Q)", _alpha_grid, options=("alpha",), sharp_log_p=True, closed=_measure("alpha"))
 
 
 @_register("wasserstein", "W_order(P, Q)", options=("order",), closed=_closed_wasserstein)
@@ -365,7 +432,9 @@ class _Evaluator:
 
     ``value(mu, sigma, log_sigma)`` takes [B, 1] tensors and returns [B]; ``grid`` is None for a
     closed form; ``spacing`` is the grid's largest spacing (0 for a closed form); ``nodes`` the
-    work per model (grid nodes, 1 for a closed form).
+    work per model (grid nodes, 1 for a closed form); ``derivatives(mu, sigma, log_sigma, log)``,
+    for a pointwise objective on a grid, returns the value [B] with its exact gradient [B, 2] and
+    Hessian [B, 3] in θ = (mu, log sigma) (``log``) or (mu, sigma), else it is None.
     """
 
     value: Callable
@@ -373,6 +442,7 @@ class _Evaluator:
     spacing: float
     nodes: int
     table: _Table | None
+    derivatives: Callable | None = None
 
 
 def _closed_value(spec, target, options, dtype, device):
@@ -403,4 +473,5 @@ def _evaluator(target, spec, options, grid, models, dtype, device):
         return _Evaluator(value, None, 0.0, 1, None)
     table = _tabulate_target(target, grid, models, spec, options, dtype, device)
     spacing = (table.x[1:] - table.x[:-1]).max().item()
-    return _Evaluator(spec.build(table, **options), Grid(table.x, table.w), spacing, len(table.x), table)
+    derivatives = _pointwise_derivatives(spec, table, options) if spec.pointwise else None
+    return _Evaluator(spec.build(table, **options), Grid(table.x, table.w), spacing, len(table.x), table, derivatives)
