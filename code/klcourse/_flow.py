@@ -85,7 +85,12 @@ class Problem:
         return ok & (theta[:, 1] < _EXP_CAP) if self.log else ok & (theta[:, 1] > 0)
 
     def value_and_grad(self, theta):
-        """Loss [B] and its exact (autograd) gradient [B, 2]."""
+        """Loss [B] and its exact gradient [B, 2] (from the objective's derivatives where it gives them, else by autograd)."""
+        if self.derivatives is not None and self.smooth:
+            mu, s = theta[:, :1], theta[:, 1:]
+            value, g, _ = (self.derivatives(mu, s.exp(), s, True, hessian=False) if self.log
+                           else self.derivatives(mu, s, s.log(), False, hessian=False))
+            return self.sign * value, self.sign * g
         with torch.enable_grad():
             t = theta.detach().requires_grad_(True)
             loss = self.loss(t)

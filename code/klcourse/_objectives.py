@@ -150,22 +150,22 @@ def _density_objective(kernel):
     return build
 
 
-def _autograd_pointwise(kernel, log_p, ell, w, options):
+def _autograd_pointwise(kernel, log_p, ell, w, options, second=True):
     """Σ w φ [B] and w φ', w φ'' [B, N] in ℓ = log q by autograd (φ acts node by node, so its Hessian in ℓ is diagonal)."""
     with torch.enable_grad():
         ell = ell.detach().requires_grad_(True)
         value = kernel(log_p, ell, w, **options)  # [B]
-        (d1,) = torch.autograd.grad(value.sum(), ell, create_graph=True)
-        d2 = torch.autograd.grad(d1.sum(), ell, allow_unused=True)[0] if d1.requires_grad else None
-    d2 = torch.zeros_like(d1) if d2 is None else d2  # φ linear in ℓ (forward KL): φ'' = 0
+        (d1,) = torch.autograd.grad(value.sum(), ell, create_graph=second)
+        d2 = torch.autograd.grad(d1.sum(), ell, allow_unused=True)[0] if second and d1.requires_grad else None
+    d2 = torch.zeros_like(d1) if second and d2 is None else d2  # φ linear in ℓ (forward KL): φ'' = 0
     # where q underflows to 0 the exact φ' and φ'' are their limits as q → 0 (0 for every term
     # that depends on ℓ non-linearly: each carries a power of q), but autograd's second pass
     # through exp can give 0·inf = NaN there
     lost = ell.detach().exp() == 0  # [B, N]
-    return value.detach(), torch.where(lost & d1.isnan(), 0.0, d1.detach()), torch.where(lost & d2.isnan(), 0.0, d2)
+    return value.detach(), torch.where(lost & d1.isnan(), 0.0, d1.detach()), d2 if not second else torch.where(lost & d2.isnan(), 0.0, d2)
 
 
-def _js_pointwise(log_p, ell, w):
+def _js_pointwise(log_p, ell, w, second=True):
     """JS's Σ w φ [B] with w φ', w φ'' [B, N] in closed form: with m = (p + q)/2 and r = q/(p + q),
     φ' = ½ q (ℓ - log m) and φ'' = ½ q (ℓ - log m + 1 - r) (autograd's second pass through
     logaddexp gives NaN where one density underflows)."""
@@ -173,6 +173,8 @@ def _js_pointwise(log_p, ell, w):
     log_m = torch.logaddexp(log_p, ell) - LOG2  # [B, N]; ℓ is finite, so no (-inf, -inf) pair
     q = ell.exp()
     gap = torch.where(q > 0, ell - log_m, 0.0)
+    if not second:
+        return value, 0.5 * w * q * gap, None
     r = (ell - log_m - LOG2).exp()
     return value, 0.5 * w * q * gap, 0.5 * w * q * (gap + 1 - r)
 
@@ -188,16 +190,20 @@ def _pointwise_derivatives(spec, table, options):
     ∂ℓ/∂sigma = (z² - 1)/sigma, ∂²ℓ/∂mu∂sigma = -2z/sigma², ∂²ℓ/∂sigma² = (1 - 3z²)/sigma²;
     ∂²ℓ/∂mu² = -1/sigma² in both.
     """
-    node_derivatives = spec.node_derivatives or (lambda log_p, ell, w, **o: _autograd_pointwise(spec.kernel, log_p, ell, w, o))
+    node_derivatives = spec.node_derivatives or (
+        lambda log_p, ell, w, second, **o: _autograd_pointwise(spec.kernel, log_p, ell, w, o, second)
+    )
 
-    def derivatives(mu, sigma, log_sigma, log):
+    def derivatives(mu, sigma, log_sigma, log, hessian=True):
         z = (table.x - mu) / sigma  # [B, N]
         ell = -0.5 * z * z - log_sigma - _LOG_SQRT_2PI
-        value, d1, d2 = node_derivatives(table.log_p, ell, table.w, **options)
+        value, d1, d2 = node_derivatives(table.log_p, ell, table.w, second=hessian, **options)
         zz = z * z
         a = z / sigma  # ∂ℓ/∂mu
         b, ab, bb = (zz - 1, -2 * a, -2 * zz) if log else ((zz - 1) / sigma, -2 * a / sigma, (1 - 3 * zz) / (sigma * sigma))
         grad = torch.stack([(d1 * a).sum(-1), (d1 * b).sum(-1)], -1)
+        if not hessian:
+            return value.detach(), grad, None
         hess = torch.stack(
             [(d2 * a * a).sum(-1) - d1.sum(-1) / (sigma[:, 0] ** 2), (d2 * a * b + d1 * ab).sum(-1), (d2 * b * b + d1 * bb).sum(-1)],
             -1,
