@@ -53,6 +53,30 @@ _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
 _STENCIL = torch.tensor(
     [[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [-1, -1], [1, -1], [-1, 1]], dtype=torch.float64
 )  # [9, 2]: the centre, the four axis neighbours, the four diagonals
+# The central differences as weights on the 9 losses (columns: 2h₀ g₀, 2h₁ g₁, h₀² H₀₀, 4h₀h₁ H₀₁, h₁² H₁₁)
+_DIFFERENCES = torch.tensor(
+    [
+        [0, 0, -2, 0, -2],
+        [1, 0, 1, 0, 0],
+        [-1, 0, 1, 0, 0],
+        [0, 1, 0, 0, 1],
+        [0, -1, 0, 0, 1],
+        [0, 0, 0, 1, 0],
+        [0, 0, 0, 1, 0],
+        [0, 0, 0, -1, 0],
+        [0, 0, 0, -1, 0],
+    ],
+    dtype=torch.float64,
+)  # [9, 5]
+_ON_DEVICE = {}  # (dtype, device) → the two tables there, made once
+
+
+def _stencil_for(theta):
+    """_STENCIL and _DIFFERENCES in theta's dtype and on its device."""
+    key = (theta.dtype, theta.device)
+    if key not in _ON_DEVICE:
+        _ON_DEVICE[key] = (_STENCIL.to(theta), _DIFFERENCES.to(theta))
+    return _ON_DEVICE[key]
 
 
 class Problem:
@@ -109,20 +133,13 @@ class Problem:
             h = torch.stack([h[:, 0].clamp_min(wide), h[:, 1].clamp_min(wide / (theta[:, 1].exp() if self.log else 1.0))], -1)
         if not self.log:
             h = torch.stack([h[:, 0], torch.minimum(h[:, 1], _SIGMA_STEP_FRACTION * theta[:, 1])], -1)
-        rows = theta[:, None, :] + _STENCIL.to(theta) * h[:, None, :]  # [B, 9, 2]
+        stencil, differences = _stencil_for(theta)
+        rows = theta[:, None, :] + stencil * h[:, None, :]  # [B, 9, 2]
         with torch.no_grad():
             L = self.loss(rows.reshape(-1, 2)).reshape(-1, 9)  # [B, 9]
-        h0, h1 = h[:, 0], h[:, 1]
-        g = torch.stack([(L[:, 1] - L[:, 2]) / (2 * h0), (L[:, 3] - L[:, 4]) / (2 * h1)], -1)
-        hess = torch.stack(
-            [
-                (L[:, 1] - 2 * L[:, 0] + L[:, 2]) / h0**2,
-                (L[:, 5] + L[:, 6] - L[:, 7] - L[:, 8]) / (4 * h0 * h1),
-                (L[:, 3] - 2 * L[:, 0] + L[:, 4]) / h1**2,
-            ],
-            -1,
-        )
-        return L[:, 0], g, hess
+        h0, h1 = h[:, :1], h[:, 1:]
+        d = (L @ differences) / torch.cat([2 * h0, 2 * h1, h0 * h0, 4 * h0 * h1, h1 * h1], -1)  # [B, 5]
+        return L[:, 0], d[:, :2], d[:, 2:]
 
 
 def eig2(h):
