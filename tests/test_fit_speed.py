@@ -86,14 +86,19 @@ def test_basins_is_one_batched_flow_and_keeps_the_scipy_edges():
 def _threads_seen(objective="js"):
     """torch's intra-op thread counts seen inside the objective during a batch of 40 grid fits, and the count after it."""
     seen, spec = [], objectives_module.OBJECTIVES[objective]
-    original = spec.build
+    original, derivatives = spec.build, spec.node_derivatives  # the value, and the exact derivatives the flow uses
 
     def spy(table, **options):
         fn = original(table, **options)
         return lambda *a: (seen.append(torch.get_num_threads()), fn(*a))[1]
 
+    def spy_derivatives(*a, **k):
+        seen.append(torch.get_num_threads())
+        return derivatives(*a, **k)
+
     before = torch.get_num_threads()
     object.__setattr__(spec, "build", spy)
+    object.__setattr__(spec, "node_derivatives", spy_derivatives)
     try:
         torch.set_num_threads(2)
         starts = np.linspace(-6.0, 11.0, 40)
@@ -101,6 +106,7 @@ def _threads_seen(objective="js"):
         after = torch.get_num_threads()
     finally:
         object.__setattr__(spec, "build", original)
+        object.__setattr__(spec, "node_derivatives", derivatives)
         torch.set_num_threads(before)
     return set(seen), after
 
