@@ -50,6 +50,9 @@ def timed(cmd: list[str]) -> tuple[float, float, str]:
     return wall, cpu, done.stdout
 
 
+# what `make book` and `make student` do before and after the editions' Sphinx builds
+OUTSIDE_STEPS = {"html": "set-up cells, exercise index, Colab notebooks, copying the pages",
+                 "student": "removing the solutions, reusing the reader edition's outputs, copying the pages"}
 BUILT = re.compile(r"^\[(\w+)\] built in ([0-9.]+) s", re.M)
 
 
@@ -67,8 +70,8 @@ def breakdown(output: str, wall: float, kind: str = "html") -> list[str]:
         run = sum(executed.values())
         lines.append(f"  [{lang}] Sphinx build {seconds:6.1f} s = executing {run:5.1f} s"
                      f"{' (' + pages + ')' if pages else ''} + the rest {seconds - run:5.1f} s")
-    lines.append(f"  outside the Sphinx builds (run alone): {wall - max(editions.values()):5.1f} s "
-                 f"(set-up cells, exercise index, Colab notebooks, copying; the editions build side by side)")
+    steps = OUTSIDE_STEPS[kind]
+    lines.append(f"  outside the Sphinx builds (run alone): {wall - max(editions.values()):5.1f} s ({steps})")
     return lines
 
 
