@@ -267,6 +267,29 @@ def test_a_build_that_failed_for_another_reason_is_not_run_again(tmp_path, capsy
     assert "undefined label" in capsys.readouterr().err
 
 
+def test_jupyter_book_runs_on_the_build_interpreter(tmp_path):
+    """Not the Python the `jupyter-book` script's first line names (a venv copied from elsewhere
+    would build, and execute the chapters, with another checkout's packages)."""
+    cmd = build_book.prepare_edition("en", CONFIG, build_book.edition_toc(TOC), ROOT / "book" / "en", tmp_path)
+    assert cmd[:3] == [sys.executable, "-c", build_book.JUPYTER_BOOK] and cmd[3] == "build"
+
+
+@pytest.mark.parametrize("args, code", [(["--version"], 0), (["build", "/no/such/book"], 2)])
+def test_the_quick_exit_keeps_jupyter_book_s_exit_status(args, code):
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", build_book.JUPYTER_BOOK, *args], capture_output=True, text=True)
+    assert done.returncode == code, done.stderr
+
+
+def test_execution_seconds_are_read_from_the_build_log():
+    log = ("/w/book/en/entropy.md: Executing notebook using local CWD [mystnb]\n"
+           "/w/book/en/entropy.md: Executed notebook in 9.04 seconds [mystnb]\n"
+           "/w/book/en/kl-divergence.md: Executed notebook in 11.5 seconds [mystnb]\n")
+    assert build_book.executed_seconds(log) == {"entropy": 9.04, "kl-divergence": 11.5}
+    assert build_book.executed_seconds("reading sources... [100%] intro\n") == {}
+
+
 # --- what a build's caches depend on -------------------------------------------------------
 
 def _fake_root(tmp_path: Path) -> Path:
@@ -421,6 +444,17 @@ def test_mathjax_in_node_typesets_with_assistive_mathml_and_reports_tex_errors()
     assert "_static/mathjax-fonts/MathJax_Main-Regular.woff" in page["css"]
 
 
+@pytest.mark.skipif(not (prerender_math.RENDERER_DIR / "node_modules" / "mathjax-full").is_dir(),
+                    reason="MathJax for Node is not installed (make book installs it)")
+def test_a_repeated_formula_is_typeset_as_the_first_one():
+    """A page's repeated formulas are typeset once (render_math.js): the same HTML as a page where
+    each occurs once, kept apart by display mode."""
+    math = [("P", False), ("\\sum_x p(x)", True), ("P", False), ("\\sum_x p(x)", False), ("\\sum_x p(x)", True)]
+    [repeated, single] = prerender_math.typeset([math, [math[0], math[1], math[3]]], ["f", "f"])
+    assert repeated["html"] == [single["html"][i] for i in (0, 1, 0, 2, 1)]
+    assert repeated["html"][1] != repeated["html"][3] and repeated["css"] == single["css"]
+
+
 # --- icon font -------------------------------------------------------------------------------
 
 import theme_fixes  # noqa: E402
@@ -455,3 +489,18 @@ def test_an_opaque_rgba_png_is_written_again_as_the_same_rgb_pixels(tmp_path):
 def test_math_font_characters_are_read_from_the_stylesheet():
     css = 'mjx-c.mjx-c1D465.TEX-I::before{padding:0;content:"x";}mjx-c.mjx-c2211::before{content:"\\2211";}'
     assert prerender_math.characters(css) == {ord("x"), 0x2211}
+
+
+# --- make bench ------------------------------------------------------------------------------
+
+def test_bench_splits_each_edition_into_execution_and_the_rest(tmp_path, monkeypatch):
+    import bench_build
+
+    for lang, log in (("en", "/w/en/entropy.md: Executed notebook in 9.0 seconds [mystnb]\n"), ("ja", "")):
+        (tmp_path / "_build" / "editions" / f"html-{lang}").mkdir(parents=True)
+        (tmp_path / "_build" / "editions" / f"html-{lang}" / "build.log").write_text(log)
+    monkeypatch.setattr(bench_build, "ROOT", tmp_path)
+    lines = bench_build.breakdown("[en] built in 20.0 s, of which 9.0 s executing\n[ja] built in 12.5 s\n", 25.0)
+    assert "executing   9.0 s (entropy 9.0) + the rest  11.0 s" in lines[0]
+    assert "executing   0.0 s + the rest  12.5 s" in lines[1]
+    assert "outside the Sphinx builds (run alone):   5.0 s" in lines[2]

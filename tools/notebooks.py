@@ -21,6 +21,7 @@ follows.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import sys
@@ -31,7 +32,6 @@ import nbformat
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import twin  # noqa: E402  (tools/twin.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUP_TAG = "colab-setup"
@@ -55,11 +55,23 @@ def setup_cell_source(config: dict) -> str:
     return SETUP_TEMPLATE.format(install=install_address(config))
 
 
+_PARSED: dict[tuple[Path, str], nbformat.NotebookNode] = {}
+
+
+def read_page(md: Path) -> nbformat.NotebookNode:
+    """``jupytext.read(md)``, parsed once for each content of the page (`write` asks for a page
+    several times); a copy, which the caller may change."""
+    key = (md.resolve(), md.read_text(encoding="utf-8"))
+    if key not in _PARSED:
+        _PARSED[key] = jupytext.read(md)
+    return copy.deepcopy(_PARSED[key])
+
+
 def chapter_sources(root: Path = ROOT) -> list[Path]:
     """Every MyST notebook page of every edition (pages with a kernelspec)."""
     pages = []
     for md in sorted(root.glob("book/*/*.md")):
-        meta = jupytext.read(md).metadata
+        meta = read_page(md).metadata
         if "kernelspec" in meta:
             pages.append(md)
     return pages
@@ -80,7 +92,7 @@ def _first_code_index(nb: nbformat.NotebookNode) -> int:
 
 def synced_source(md: Path, config: dict) -> str:
     """The .md page with its set-up cell's install address taken from _config.yml."""
-    nb = _with_setup(jupytext.read(md), setup_cell_source(config), md)
+    nb = _with_setup(read_page(md), setup_cell_source(config), md)
     return jupytext.writes(nb, fmt="md:myst")
 
 
@@ -104,7 +116,7 @@ def check_build_is_current(md: Path, work: Path, source_text: str | None = None)
         executed_with = None
     if executed_with != build_book.fingerprints()["execution"]:
         raise SystemExit(f"the build in {work} is older than the package in code/: run `make book`")
-    page = jupytext.reads(source_text, fmt="md:myst") if source_text is not None else jupytext.read(md)
+    page = jupytext.reads(source_text, fmt="md:myst") if source_text is not None else read_page(md)
     ran = [c.source for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
     if ran != [c.source for c in page.cells if c.cell_type == "code"]:
         raise SystemExit(f"the build ran other code than {md}: run `make book`")
@@ -112,6 +124,8 @@ def check_build_is_current(md: Path, work: Path, source_text: str | None = None)
 
 def twin_builder(config: dict, kind: str = "html", langs=None, root: Path = ROOT) -> twin.Twin:
     """What tools/twin.py needs to convert the pages of the given build (``kind``)."""
+    import twin  # noqa: PLC0415  (tools/twin.py: imported when needed, `sync` does without it)
+
     url = twin.book_url(config)
     eds = config["sphinx"]["config"]["bilingual_editions"]
     langs = list(langs or eds)
@@ -126,6 +140,8 @@ def source_digest(text: str) -> str:
 
 def twin_text(md: Path, builder: twin.Twin, root: Path = ROOT) -> str:
     """The .ipynb twin of one page, as text (built from the page and the edition's build)."""
+    import twin  # noqa: PLC0415
+
     lang = md.parent.name
     check_build_is_current(md, work_dir(lang, root=root))
     nb = twin.convert(md, lang, builder, display_path=str(md.relative_to(root)))
@@ -171,6 +187,8 @@ def main(argv: list[str]) -> int:
             print(f"wrote {md.relative_to(ROOT)}")
     if argv[1] == "sync":
         return 0
+    import twin  # noqa: PLC0415
+
     builder = twin_builder(config)
     try:
         texts = {md.with_suffix(".ipynb"): twin_text(md, builder) for md in pages}

@@ -53,7 +53,11 @@ function typesetPage(page, request) {
   // Every container gets the same style (the scale, and the position the assistive MathML is
   // placed against): written once in the page's CSS instead of in each of its formulas.
   const containerStyle = `font-size: ${(100 * scale).toFixed(1)}%; position: relative;`;
+  // A page repeats many formulas ($P$, $Q$, $D(P\|Q)$): each is typeset once and its HTML reused
+  const done = new Map();
   const html = page.math.map(({tex: source, display}, i) => {
+    const key = (display ? "D" : "I") + source;
+    if (done.has(key)) return done.get(key);
     const before = errors.length;
     const node = doc.convert(source, {display, em: request.em, ex: request.ex, scale, containerWidth: 80 * request.em});
     if (errors.length > before) errors[errors.length - 1] = `formula ${i + 1} (${source.slice(0, 80)}): ${errors[errors.length - 1]}`;
@@ -63,8 +67,10 @@ function typesetPage(page, request) {
     if (display) adaptor.setAttribute(node, "tabindex", "0");
     // MathJax's own TeX class of each MathML element (for its round trips; no reader uses it), and
     // the assistive MathML's display="inline" (its CSS styles only display="block")
-    return adaptor.outerHTML(node).replace(/ data-mjx-texclass="[A-Z]+"/g, "")
+    const result = adaptor.outerHTML(node).replace(/ data-mjx-texclass="[A-Z]+"/g, "")
       .replace('<mjx-assistive-mml display="inline">', "<mjx-assistive-mml>");
+    done.set(key, result);
+    return result;
   });
   const css = adaptor.textContent(chtml.styleSheet(doc)) + `\nmjx-container[jax="CHTML"] {${containerStyle}}\n`;
   return {html, css, errors};
