@@ -5,6 +5,7 @@ Public functions call these helpers once, on entry; inner kernels trust their in
 
 import math
 import numbers
+from itertools import zip_longest
 
 import numpy as np
 import torch
@@ -109,7 +110,7 @@ def broadcastable(*shapes):
 
     Checked here, not by ``torch.broadcast_shapes``, whose first call imports sympy (about a second).
     """
-    return all(len({n for n in sizes if n != 1}) <= 1 for sizes in zip(*(reversed(tuple(s)) for s in shapes)))
+    return all(len({n for n in sizes if n != 1}) <= 1 for sizes in zip_longest(*(reversed(tuple(s)) for s in shapes), fillvalue=1))
 
 
 def check_same_support(p, q):
