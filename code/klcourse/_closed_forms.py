@@ -337,14 +337,20 @@ def mvn_kl(mean_p, cov_p, mean_q, cov_q):
     batch = [a.shape[:-1] for a in (mean_p, mean_q)] + [c.shape[:-2] for c in (cov_p, cov_q)]
     if not broadcastable(*batch):
         raise ValueError(f"the leading (batch) axes of the means and covariances must broadcast; got {[tuple(b) for b in batch]}")
-    # torch's rule for two MultivariateNormal (torch.distributions.kl), written out: building the
-    # distributions calls torch.broadcast_shapes, whose first call imports sympy (about a second)
+    return to_output(_mvn_kl(mean_p, cov_p, mean_q, cov_q), was_torch)
+
+
+def _mvn_kl(mean_p, cov_p, mean_q, cov_q):
+    """KL of two multivariate Normals, inputs trusted: torch's rule for two MultivariateNormal, written out.
+
+    Building the distributions would call torch.broadcast_shapes, whose first call imports sympy (about a second).
+    """
     scale_p, scale_q = torch.linalg.cholesky(cov_p), torch.linalg.cholesky(cov_q)  # [..., d, d]
     half_log_det = scale_q.diagonal(dim1=-2, dim2=-1).log().sum(-1) - scale_p.diagonal(dim1=-2, dim2=-1).log().sum(-1)
     trace = torch.linalg.solve_triangular(scale_q, scale_p, upper=False).pow(2).sum((-2, -1))  # tr(S_q⁻¹ S_p)
     z = torch.linalg.solve_triangular(scale_q, (mean_q - mean_p).unsqueeze(-1), upper=False)  # [..., d, 1]
     mahalanobis = z.squeeze(-1).pow(2).sum(-1)  # (m_q - m_p)ᵀ S_q⁻¹ (m_q - m_p)
-    return to_output(half_log_det + 0.5 * (trace + mahalanobis - mean_p.shape[-1]), was_torch)
+    return half_log_det + 0.5 * (trace + mahalanobis - mean_p.shape[-1])
 
 
 def factorized_gaussian_fit(mean, cov, direction):

@@ -8,7 +8,7 @@ steps, without ``torch.optim`` (whose first step imports ``torch._dynamo``, abou
 
 import torch
 
-from ._closed_forms import _check_gaussian, mvn_kl
+from ._closed_forms import _check_gaussian, _mvn_kl
 from ._validate import as_common_tensors, check_positive, check_positive_int, check_real_scalar, to_output
 
 
@@ -89,7 +89,7 @@ def minimize_factorized_kl(mean, cov, direction, mean0=None, var0=None, tol=1e-1
     def kl(theta):
         m, log_var = theta[:d], theta[d:]
         cov_q = torch.diag(log_var.exp())
-        return mvn_kl(mean, cov, m, cov_q) if direction == "forward" else mvn_kl(m, cov_q, mean, cov)
+        return _mvn_kl(mean, cov, m, cov_q) if direction == "forward" else _mvn_kl(m, cov_q, mean, cov)  # mvn_kl, checked once above
 
     def value_grad(theta, hessian=False):
         theta = theta.detach().requires_grad_(True)
@@ -100,22 +100,27 @@ def minimize_factorized_kl(mean, cov, direction, mean0=None, var0=None, tol=1e-1
         rows = [torch.autograd.grad(grad[i], theta, retain_graph=i < 2 * d - 1)[0] for i in range(2 * d)]
         return value.detach(), grad.detach(), torch.stack(rows).detach()
 
-    theta = torch.cat([mean0, var0.log()]).detach()
-    value, grad, hess = value_grad(theta, hessian=True)
-    for _ in range(max_iter):
-        step, t, accepted = _newton_step(grad, hess), 1.0, False
-        while t >= 1e-12:  # halve until the KL decreases, or (at rounding level) the gradient halves
-            trial = theta + t * step
-            v_new, g_new, _ = value_grad(trial)
-            rounding = 8 * torch.finfo(value.dtype).eps * abs(value.item())  # the KL's own rounding error
-            accepted = bool(v_new < value) or (v_new.item() <= value.item() + rounding and bool(g_new.norm() < grad.norm() / 2))
-            if accepted or grad.abs().max().item() <= tol:  # converged: a shorter step will not help either
-                break
-            t /= 2
-        if not accepted:
-            break
-        theta = trial.detach()
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # d×d problems: a second thread only waits (MKL wakes it for every factorisation)
+    try:
+        theta = torch.cat([mean0, var0.log()]).detach()
         value, grad, hess = value_grad(theta, hessian=True)
+        for _ in range(max_iter):
+            step, t, accepted = _newton_step(grad, hess), 1.0, False
+            while t >= 1e-12:  # halve until the KL decreases, or (at rounding level) the gradient halves
+                trial = theta + t * step
+                v_new, g_new, _ = value_grad(trial)
+                rounding = 8 * torch.finfo(value.dtype).eps * abs(value.item())  # the KL's own rounding error
+                accepted = bool(v_new < value) or (v_new.item() <= value.item() + rounding and bool(g_new.norm() < grad.norm() / 2))
+                if accepted or grad.abs().max().item() <= tol:  # converged: a shorter step will not help either
+                    break
+                t /= 2
+            if not accepted:
+                break
+            theta = trial.detach()
+            value, grad, hess = value_grad(theta, hessian=True)
+    finally:
+        torch.set_num_threads(old_threads)
     if grad.abs().max().item() > tol:
         raise RuntimeError(
             f"minimize_factorized_kl stopped with largest gradient {grad.abs().max().item():.3g} > tol={tol:g} "
