@@ -46,6 +46,7 @@ from ._closed_forms import gaussian_kl
 from ._closed_forms import gaussian_entropy
 from ._closed_forms import mvn_kl
 from ._closed_forms import factorized_gaussian_fit
+from ._factorized import minimize_factorized_kl
 
 # --- properties of KL: chain rule, data processing, Pinsker, Fisher form, VAE term -------
 from ._inequalities import pinsker_bound
@@ -133,6 +134,7 @@ __all__ = [
     "gaussian_entropy",
     "mvn_kl",
     "factorized_gaussian_fit",
+    "minimize_factorized_kl",
     # properties of KL
     "pinsker_bound",
     "conditional_kl",

@@ -9,11 +9,12 @@ import math
 import weakref
 
 import torch
-from torch.distributions import Distribution, MixtureSameFamily, MultivariateNormal, Normal
+from torch.distributions import Distribution, MixtureSameFamily, Normal
 from torch.distributions import kl_divergence as _torch_kl
 
 from ._validate import (
     as_common_tensors,
+    broadcastable,
     check_base,
     check_finite,
     check_positive,
@@ -312,7 +313,7 @@ def mvn_kl(mean_p, cov_p, mean_q, cov_q):
     -------
     numpy.float64, numpy.ndarray or torch.Tensor
         ½ [tr(S_q⁻¹ S_p) + (m_q - m_p)ᵀ S_q⁻¹ (m_q - m_p) - d + log(det S_q / det S_p)],
-        by ``torch.distributions.kl_divergence`` of two ``MultivariateNormal``.
+        computed as ``torch.distributions.kl_divergence`` computes it for two ``MultivariateNormal``.
 
     Examples
     --------
@@ -333,9 +334,23 @@ def mvn_kl(mean_p, cov_p, mean_q, cov_q):
     _check_gaussian(mean_q, cov_q, "mean_q", "cov_q")
     if mean_p.shape[-1] != mean_q.shape[-1]:
         raise ValueError(f"p and q must have one dimension d; got {mean_p.shape[-1]} and {mean_q.shape[-1]}")
-    p = MultivariateNormal(mean_p, covariance_matrix=cov_p)
-    q = MultivariateNormal(mean_q, covariance_matrix=cov_q)
-    return to_output(_torch_kl(p, q), was_torch)
+    batch = [a.shape[:-1] for a in (mean_p, mean_q)] + [c.shape[:-2] for c in (cov_p, cov_q)]
+    if not broadcastable(*batch):
+        raise ValueError(f"the leading (batch) axes of the means and covariances must broadcast; got {[tuple(b) for b in batch]}")
+    return to_output(_mvn_kl(mean_p, cov_p, mean_q, cov_q), was_torch)
+
+
+def _mvn_kl(mean_p, cov_p, mean_q, cov_q):
+    """KL of two multivariate Normals, inputs trusted: torch's rule for two MultivariateNormal, written out.
+
+    Building the distributions would call torch.broadcast_shapes, whose first call imports sympy (about a second).
+    """
+    scale_p, scale_q = torch.linalg.cholesky(cov_p), torch.linalg.cholesky(cov_q)  # [..., d, d]
+    half_log_det = scale_q.diagonal(dim1=-2, dim2=-1).log().sum(-1) - scale_p.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    trace = torch.linalg.solve_triangular(scale_q, scale_p, upper=False).pow(2).sum((-2, -1))  # tr(S_q⁻¹ S_p)
+    z = torch.linalg.solve_triangular(scale_q, (mean_q - mean_p).unsqueeze(-1), upper=False)  # [..., d, 1]
+    mahalanobis = z.squeeze(-1).pow(2).sum(-1)  # (m_q - m_p)ᵀ S_q⁻¹ (m_q - m_p)
+    return half_log_det + 0.5 * (trace + mahalanobis - mean_p.shape[-1])
 
 
 def factorized_gaussian_fit(mean, cov, direction):

@@ -5,16 +5,14 @@ Discrete tables keep the support on the last axis (a joint table: X on axis -2, 
 as in ``_discrete``; every logarithm goes through its kernel ``_rel_entr``.
 """
 
-import warnings
-
 import torch
-import torch.autograd.forward_ad as fwAD
 
 from ._continuous import _tabulate, covering_grid
 from ._discrete import _distributions, _rel_entr
 from ._validate import (
     as_common_tensors,
     as_tensor,
+    broadcastable,
     check_finite,
     check_probability_vector,
     check_scalar_distribution,
@@ -200,29 +198,39 @@ def fisher_information(family, theta, grid=None):
     x = grid.x.to(t.device)  # [N] nodes
 
     log_p = family(t).log_prob(x).detach()  # [N]
-    # forward-mode autograd: one pass over the grid per parameter, not one backward pass per node
-    columns = []
-    for i in range(t.numel()):
-        # torch's first use of forward mode compiles its own helpers with torch.jit.script, which
-        # warns that it is deprecated: torch's internal business, not the caller's
-        with warnings.catch_warnings(), fwAD.dual_level():
-            warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
-            tangent = torch.zeros_like(t)
-            tangent[i] = 1.0
-            try:
-                out = family(fwAD.make_dual(t, tangent)).log_prob(x)  # [N], carrying d log p / d theta_i
-            except (RuntimeError, NotImplementedError) as exc:
-                raise ValueError(
-                    f"family must build a distribution whose log_prob torch can differentiate in forward mode; got: {exc}"
-                ) from exc
-            score = fwAD.unpack_dual(out).tangent
-            columns.append(torch.zeros_like(log_p) if score is None else score)  # None: log p ignores theta_i
-    scores = torch.stack(columns, dim=-1)  # [N, d]
+    scores = _scores(family, t, x)  # [N, d]
     if not bool(torch.isfinite(scores).all()):
         raise ValueError("family must have a finite score d log p / d theta on the grid; got a non-finite one")
     weights = grid.w.to(t.device) * log_p.exp()  # [N], w_i p(x_i)
     F = torch.einsum("n,ni,nj->ij", weights, scores, scores)  # [d, d]
     return to_output(F, was_torch)
+
+
+def _scores(family, t, x):
+    """The scores ∇_θ log p_θ(x) at every node [N, d], by two reverse passes per parameter.
+
+    g(v) = Jᵀv is linear in the dummy cotangent v [N], so ∂g_i/∂v = J[:, i], the i-th score
+    column: the Jacobian column forward mode would give, without ``torch.autograd.forward_ad``
+    (whose dual tensors send ``x - mu`` through a Python decomposition that imports
+    ``torch._dynamo``, seconds on first use). The result is the same to the last bit.
+    """
+    theta = t.clone().requires_grad_(True)
+    try:
+        out = family(theta).log_prob(x)  # [N]
+        if not out.requires_grad:  # log p does not depend on theta at all
+            return torch.zeros(out.shape + t.shape, dtype=out.dtype, device=out.device)
+        v = torch.zeros_like(out, requires_grad=True)
+        # Jᵀv [d] as the gradient of the scalar Σ v·log p: autograd.grad's grad_outputs would import sympy
+        (g,) = torch.autograd.grad((out * v).sum(), theta, create_graph=True, allow_unused=True)
+    except RuntimeError as exc:
+        raise ValueError(f"family must build a distribution whose log_prob torch can differentiate in theta; got: {exc}") from exc
+    columns = []
+    for i in range(t.numel()):
+        column = None
+        if g is not None and g[i].requires_grad:
+            (column,) = torch.autograd.grad(g[i], v, retain_graph=True, allow_unused=True)
+        columns.append(torch.zeros_like(out) if column is None else column.detach())  # None: log p ignores theta_i
+    return torch.stack(columns, dim=-1)
 
 
 def diagonal_gaussian_kl(mu, log_var):
@@ -261,12 +269,8 @@ def diagonal_gaussian_kl(mu, log_var):
     check_finite(log_var, "log_var")
     if mu.dim() < 1 or log_var.dim() < 1:
         raise ValueError(f"mu and log_var must have a last axis d; got shapes {tuple(mu.shape)} and {tuple(log_var.shape)}")
-    try:
-        torch.broadcast_shapes(mu.shape, log_var.shape)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"mu and log_var must broadcast; got shapes {tuple(mu.shape)} and {tuple(log_var.shape)}"
-        ) from exc
+    if not broadcastable(mu.shape, log_var.shape):
+        raise ValueError(f"mu and log_var must broadcast; got shapes {tuple(mu.shape)} and {tuple(log_var.shape)}")
     terms = mu**2 + torch.expm1(log_var) - log_var  # [..., d], σ² - 1 - log σ² + μ²
     return to_output(0.5 * terms.sum(-1), was_torch)
 

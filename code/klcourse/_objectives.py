@@ -325,14 +325,35 @@ def _is_smooth(spec, options):
     return spec.smooth and options.get("order") != 1
 
 
+_LOG_P_WIDTHS: dict = {}  # _log_p_width's results by (target's parameters, range)
+
+
 def _log_p_width(dist, lo, hi):
-    """Narrowest feature of log p: 1/sqrt(max |(log p)''|) on a fine grid (σ for a Normal; σ²/separation between two modes)."""
+    """Narrowest feature of log p: 1/sqrt(max |(log p)''|) on a fine grid (σ for a Normal; σ²/separation between two modes).
+
+    Remembered per target for a Normal or a mixture of Normals (keyed by its parameters' values,
+    dtype and device), so that fitting one P from many starts probes log p once, not once per fit.
+    """
+    key = None
+    comps = dist.component_distribution if isinstance(dist, MixtureSameFamily) else dist
+    if isinstance(comps, Normal):
+        params = (comps.loc, comps.scale) + ((dist.mixture_distribution.logits,) if comps is not dist else ())
+        key = (type(dist), type(comps), str(comps.loc.dtype), str(comps.loc.device), lo, hi) + tuple(
+            tuple(t.detach().flatten().tolist()) for t in params
+        )
+        if key in _LOG_P_WIDTHS:
+            return _LOG_P_WIDTHS[key]
     x = torch.linspace(lo, hi, _BEND_PROBE_NODES, dtype=torch.float64)
     with torch.no_grad():
         log_p = _log_density(dist, x.to(_device_of(dist))).cpu().double()
     bend = (log_p[2:] - 2 * log_p[1:-1] + log_p[:-2]).abs() / (x[1] - x[0]).item() ** 2  # [N-2]
     bend = bend[torch.isfinite(bend)]
-    return 1.0 / math.sqrt(bend.max().item()) if bend.numel() and bend.max().item() > 0 else None
+    width = 1.0 / math.sqrt(bend.max().item()) if bend.numel() and bend.max().item() > 0 else None
+    if key is not None:
+        if len(_LOG_P_WIDTHS) >= 256:  # a bound, for a long session that fits many different targets
+            _LOG_P_WIDTHS.pop(next(iter(_LOG_P_WIDTHS)))
+        _LOG_P_WIDTHS[key] = width
+    return width
 
 
 def _default_grid(dist, models, smooth=True, sharp_log_p=False):

@@ -5,6 +5,7 @@ Public functions call these helpers once, on entry; inner kernels trust their in
 
 import math
 import numbers
+from itertools import zip_longest
 
 import numpy as np
 import torch
@@ -104,14 +105,17 @@ def normalised_weights(t, name, support_ndim=1):
     return t / sums
 
 
+def broadcastable(*shapes):
+    """Whether the shapes broadcast together (numpy's rule).
+
+    Checked here, not by ``torch.broadcast_shapes``, whose first call imports sympy (about a second).
+    """
+    return all(len({n for n in sizes if n != 1}) <= 1 for sizes in zip_longest(*(reversed(tuple(s)) for s in shapes), fillvalue=1))
+
+
 def check_same_support(p, q):
     """p and q must agree on the support axis and broadcast over leading axes."""
-    try:
-        torch.broadcast_shapes(p.shape, q.shape)
-        same = p.shape[-1:] == q.shape[-1:]
-    except RuntimeError:
-        same = False
-    if not same:
+    if not (broadcastable(p.shape, q.shape) and p.shape[-1:] == q.shape[-1:]):
         raise ValueError(
             f"p and q must have the same shape (leading axes may broadcast); got {tuple(p.shape)} and {tuple(q.shape)}"
         )
