@@ -161,7 +161,7 @@ def test_basin_boundary_along_sigma0_and_its_rounds(monkeypatch):
     edge = basin_boundary(P, "cosine", (0.0, 1.0), (0.0, 16.0), parameterization="sigma", xtol=0.01, points=7)
     assert edge.mu == 0.0 and edge.sigma == pytest.approx(3.22, abs=0.01)
     assert (round(edge.inside.mu, 6), round(edge.outside.mu, 6)) == (-5.0, 2.5)
-    assert batches == [2, 7, 7, 7, 7]  # the two ends, then rounds shrinking the bracket 15 -> 1.9 -> 0.23 -> 0.029 -> 0.0037
+    assert batches == [1, 1, 7, 7, 7, 7]  # each end, then rounds shrinking the bracket 15 -> 1.9 -> 0.23 -> 0.029 -> 0.0037
     assert edge.width == pytest.approx(15 / 8**4)
 
 
