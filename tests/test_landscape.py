@@ -165,6 +165,17 @@ def test_basin_boundary_along_sigma0_and_its_rounds(monkeypatch):
     assert edge.width == pytest.approx(15 / 8**4)
 
 
+def test_basin_boundary_shares_one_default_grid(monkeypatch):
+    import klcourse._landscape as module
+
+    grids = []
+    fit_many = module._fit_many
+    monkeypatch.setattr(module, "_fit_many", lambda *a: grids.append(a[10]) or fit_many(*a))
+    edge = basin_boundary(P, "reverse_kl", (-5.0, 1.0), (10.0, 1.0), xtol=5.0, points=3)  # reverse KL needs a grid
+    assert len(grids) == 3 and grids[0] is not None and all(g is grids[0] for g in grids)
+    assert -5.0 < edge.mu < 10.0 and edge.width == pytest.approx(3.75) and round(edge.inside.mu, 6) == -5.0
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
