@@ -516,7 +516,7 @@ def basin_boundary(target, objective, start, end, parameterization="log_sigma", 
         options = FitOptions()
     elif not isinstance(options, FitOptions):
         raise ValueError(f"options must be a FitOptions or None; got {type(options).__name__}")
-    if grid is None:  # one default grid for every round: the one the first round's two ends would get
+    if grid is None:  # one default grid for every fit: the one a batch of both ends gets (it covers every start between)
         with _threads_for(_SMALL_WORK):
             grid = _evaluator(target, spec, objective_options, None, [tuple(a), tuple(b)], options.dtype,
                               _check_device(options.device, target)).grid
