@@ -122,3 +122,18 @@ def test_a_wrong_value_names_the_mistake_in_both_languages():
     assert ja[1] == "  ケース p = [0.2, 0.5, 0.3], q = [0.1, 0.3, 0.6]: 正しい値 0.186098、返り値 0.193326"
     assert ja[3].startswith("  ケース p に 0 がある: p = [0.5, 0.5, 0]、q = [0.2, 0.3, 0.5]: 正しい値 0.713558、返り値 inf")
     assert "期待値 " not in "\n".join(ja) and "しました" not in "\n".join(ja) and "です" not in ja[0]
+
+
+def test_a_mistake_given_as_a_function_is_computed_only_for_a_failed_case():
+    from klcourse.checks._report import Case, run_cases
+
+    calls = []
+
+    def costly():  # stands for a mistake whose value takes a fit
+        calls.append(1)
+        return 3.0
+
+    case = Case(label="x = 1", args=(1.0,), expected=2.0, mistakes=(({"en": "tripled", "ja": "3 倍した"}, costly),))
+    assert run_cases("check_double", lambda x: 2 * x, [case]).passed and calls == []
+    report = run_cases("check_double", lambda x: 3 * x, [case])
+    assert not report.passed and calls == [1] and "tripled" in str(report)

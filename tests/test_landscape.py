@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from klcourse import Grid, LocalMinimum, basins, bimodal_target, fit_gaussian, landscape, local_minima, objective_value, seed_grid
+from klcourse import (Grid, LocalMinimum, basin_boundary, basins, bimodal_target, fit_gaussian, landscape, local_minima,
+                      objective_value, seed_grid)
 from klcourse._landscape import _off_saddle
 
 P = bimodal_target()
@@ -49,6 +50,21 @@ def test_local_minima_of_cosine_are_maxima_of_the_similarity():
         (10.0, 1.0, 0.7071068),
         (2.5, 10.607021, 0.477203),
     ]
+
+
+def test_local_minima_from_a_given_landscape_skip_the_screening(monkeypatch):
+    mus, sigmas = np.linspace(-10, 15, 26), np.geomspace(0.5, 20, 16)
+    fresh = local_minima(P, "js", mus, sigmas, grid=GRID)
+    L = landscape(P, "js", mus, sigmas, grid=GRID)
+
+    def no_screening(*args):
+        raise AssertionError("the mesh was evaluated again")
+
+    monkeypatch.setattr("klcourse._landscape._values", no_screening)
+    assert local_minima(P, "js", mus, sigmas, grid=GRID, values=L) == fresh
+    assert local_minima(P, "js", mus, sigmas, grid=GRID, values=L.tolist()) == fresh
+    with pytest.raises(ValueError, match=r"values must have shape \[len\(sigmas\), len\(mus\)\] = \(16, 26\); got \(26, 16\)"):
+        local_minima(P, "js", mus, sigmas, grid=GRID, values=L.T)
 
 
 def _within(seconds, call):
@@ -114,6 +130,52 @@ def test_basins_label_against_given_minima_and_mark_failures():
     assert flat.labels.tolist() == [[-1]]
 
 
+def test_basin_boundary_of_mse_on_sigma0_1_separates_the_two_landings():
+    edge = basin_boundary(P, "mse", (-5.0, 1.0), (0.0, 1.0), parameterization="sigma", xtol=1e-3)
+    assert edge.sigma == 1.0 and edge.width <= 1e-3
+    assert edge.mu == pytest.approx(-0.595, abs=2e-3)  # scipy's ODE solvers put it at -0.596 (tests/test_fit.py)
+    assert (round(edge.inside.mu, 6), round(edge.outside.mu, 6)) == (-5.0, 2.5)
+    # checked by single fits (another implementation of the flow) just either side of the boundary
+    for offset, landing in ((-edge.width, -5.0), (edge.width, 2.5)):
+        fit = fit_gaussian(P, "mse", edge.mu + offset, 1.0, parameterization="sigma", rtol=1e-3)
+        assert fit.mu == pytest.approx(landing, abs=1e-6)
+
+
+def test_basin_boundaries_are_mirror_images():
+    # P is symmetric about 2.5: the basins of the two peaks are mirror images, the wide compromise's between them
+    left = basin_boundary(P, "mse", (-5.0, 1.0), (10.0, 1.0), parameterization="sigma", xtol=0.01)
+    right = basin_boundary(P, "mse", (10.0, 1.0), (-5.0, 1.0), parameterization="sigma", xtol=0.01)
+    assert left.width <= 0.01 and right.width <= 0.01
+    assert right.mu == pytest.approx(5.0 - left.mu, abs=left.width + right.width)
+    assert (round(left.inside.mu, 6), round(right.inside.mu, 6)) == (-5.0, 10.0)
+    assert round(left.outside.mu, 6) == round(right.outside.mu, 6) == 2.5
+
+
+def test_basin_boundary_along_sigma0_and_its_rounds(monkeypatch):
+    # the cosine flow in (mu, sigma) from (0, sigma0): the left peak for narrow starts, the broad maximum for wide ones
+    import klcourse._landscape as module
+
+    batches = []
+    fit_many = module._fit_many
+    monkeypatch.setattr(module, "_fit_many", lambda *a: batches.append(len(a[3])) or fit_many(*a))
+    edge = basin_boundary(P, "cosine", (0.0, 1.0), (0.0, 16.0), parameterization="sigma", xtol=0.01, points=7)
+    assert edge.mu == 0.0 and edge.sigma == pytest.approx(3.22, abs=0.01)
+    assert (round(edge.inside.mu, 6), round(edge.outside.mu, 6)) == (-5.0, 2.5)
+    assert batches == [1, 1, 7, 7, 7, 7]  # each end, then rounds shrinking the bracket 15 -> 1.9 -> 0.23 -> 0.029 -> 0.0037
+    assert edge.width == pytest.approx(15 / 8**4)
+
+
+def test_basin_boundary_shares_one_default_grid(monkeypatch):
+    import klcourse._landscape as module
+
+    grids = []
+    fit_many = module._fit_many
+    monkeypatch.setattr(module, "_fit_many", lambda *a: grids.append(a[10]) or fit_many(*a))
+    edge = basin_boundary(P, "reverse_kl", (-5.0, 1.0), (10.0, 1.0), xtol=5.0, points=3)  # reverse KL needs a grid
+    assert len(grids) == 3 and grids[0] is not None and all(g is grids[0] for g in grids)
+    assert -5.0 < edge.mu < 10.0 and edge.width == pytest.approx(3.75) and round(edge.inside.mu, 6) == -5.0
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -125,6 +187,13 @@ def test_basins_label_against_given_minima_and_mark_failures():
         (lambda: local_minima(torch.ones(5), "mse", grid=torch.linspace(0, 1, 5)), r"mus and sigmas must be given when target is a tensor"),
         (lambda: basins(P, "mse", [0.0], [-1.0]), r"sigma_starts must be positive; got -1"),
         (lambda: basins(P, "mse", [math.nan], [1.0]), r"mu_starts must be a non-empty 1-D sequence of finite numbers"),
+        (lambda: basin_boundary(P, "mse", (-5.0, 1.0), (-6.0, 1.0)), r"end must lie outside the basin of start; the flow from both reaches \(-5, 1.96146\)"),
+        (lambda: basin_boundary(P, "mse", (-5.0, 0.0), (0.0, 1.0)), r"start must be a start \(mu0, sigma0\) with sigma0 > 0; got \(-5.0, 0.0\)"),
+        (lambda: basin_boundary(P, "mse", (-5.0, 1.0), (1.0, 2.0, 3.0)), r"end must be a start \(mu0, sigma0\)"),
+        (lambda: basin_boundary(P, "mse", (-5.0, 1.0), (-5.0, 1.0)), r"end must differ from start"),
+        (lambda: basin_boundary(P, "mse", (-5.0, 1.0), (0.0, 1.0), xtol=0.0), r"xtol must be a positive number; got 0.0"),
+        (lambda: basin_boundary(P, "mse", (-5.0, 1.0), (0.0, 1.0), points=0), r"points must be"),
+        (lambda: basin_boundary(P, "cosine", (40.0, 0.5), (-5.0, 1.0)), r"start must be a start from which the flow reaches a local minimum"),
     ],
 )
 def test_validation_messages(call, message):

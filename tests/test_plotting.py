@@ -22,7 +22,7 @@ from klcourse import (  # noqa: E402
     plot_history,
     plot_landscape,
 )
-from klcourse._plotting import _TEXT  # noqa: E402
+from klcourse._plotting import _TEXT, _style  # noqa: E402
 
 P = bimodal_target()
 
@@ -163,3 +163,37 @@ def test_every_figure_shows_in_a_notebook(monkeypatch):
     NotebookClient(nb, kernel_name="python3", timeout=120).execute()
     for cell in nb.cells:
         assert any("image/png" in out.get("data", {}) for out in cell.outputs), cell.source
+
+
+def _png(fig):
+    """The figure as the notebook's inline backend renders it (tight bounding box): an RGBA array."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", dpi=60)
+    plt.close(fig)
+    return np.asarray(Image.open(buffer))
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_titles_sit_where_matplotlib_would_place_them(figures_inputs, lang):
+    # plot_landscape and plot_basins fix the title's height instead of letting matplotlib measure
+    # the tick labels at every draw: the figure must come out pixel for pixel the same
+    _, (L, mus, sigmas), b = figures_inputs
+    title = objective_label("mse", lang)
+    drawn = {}
+    for how in ("given", "automatic"):
+        with _style(lang):  # the axes' title texts keep the font they are created with
+            fig, axes = plt.subplots(1, 2, figsize=(8, 3), layout="constrained")
+        plot_landscape(L, mus, sigmas, ax=axes[0], lang=lang, objective="mse", title=title if how == "given" else None)
+        plot_basins(b, ax=axes[1], lang=lang, title=title if how == "given" else None)
+        if how == "automatic":
+            for ax in axes:
+                ax._autotitlepos = True  # matplotlib's own placement, as before
+                with _style(lang):
+                    ax.set_title(title)
+        drawn[how] = _png(fig)
+    assert axes[1].get_title() == title
+    assert drawn["given"].shape == drawn["automatic"].shape and np.array_equal(drawn["given"], drawn["automatic"])

@@ -83,6 +83,8 @@ from ._landscape import Basins
 from ._landscape import landscape
 from ._landscape import local_minima
 from ._landscape import basins
+from ._landscape import BasinBoundary
+from ._landscape import basin_boundary
 
 # --- figures in English or Japanese --------------------------------------------------------
 from ._plotting import objective_label
@@ -169,6 +171,8 @@ __all__ = [
     "landscape",
     "local_minima",
     "basins",
+    "BasinBoundary",
+    "basin_boundary",
     # figures
     "objective_label",
     "plot_densities",

@@ -16,14 +16,16 @@ import torch
 from torch.distributions import Distribution
 
 from ._continuous import Grid, _bounds
-from ._fit import _DEFAULT_STEPS, FitOptions, _fit_many, _threads_for
+from ._fit import _DEFAULT_STEPS, FitOptions, FitResult, _check_device, _fit_many, _threads_for
 from ._objectives import _check_objective, _evaluator, _smallest_scale
+from ._validate import check_positive_int, check_real_scalar
 
 _CHUNK = 2_000_000  # model log-densities evaluated per batch: rows × grid nodes
 _SAME_MINIMUM = 1e-5  # two fits ended at one minimum if (mu, log sigma) agree to this
 _MAX_RESTARTS = 2  # generations of restarts off a saddle per candidate: at most 1 + 2 + 4 fits each
 _RTOL_SINGLE = 0.1  # local_minima's polishing fits use fit_gaussian's default: each starts inside its basin
 _OFF_SADDLE = 0.01  # restarts lie this far either side of a saddle, along its descending direction
+_SMALL_WORK = 0  # tabulating the target on the grid is small work: one torch thread (see _fit._threads_for)
 
 
 class LocalMinimum(NamedTuple):
@@ -113,7 +115,8 @@ def landscape(target, objective, mus, sigmas, grid=None, **kw):
         raise ValueError(f"kw must be alpha= or order=; got {sorted(kw)}")
     mus, sigmas = _as_vector(mus, "mus"), _as_sigmas(sigmas, "sigmas")
     models = [(mus.min(), sigmas.max()), (mus.max(), sigmas.max()), (mus.mean(), sigmas.min())]
-    ev = _evaluator(target, spec, options, grid, models, torch.float64, torch.device("cpu"))
+    with _threads_for(_SMALL_WORK):
+        ev = _evaluator(target, spec, options, grid, models, torch.float64, torch.device("cpu"))
     return _values(ev, mus, sigmas)
 
 
@@ -132,7 +135,7 @@ def _same(a, b):
     return abs(a[0] - b[0]) <= _SAME_MINIMUM * (1 + abs(a[0])) and abs(math.log(a[1] / b[1])) <= _SAME_MINIMUM
 
 
-def local_minima(target, objective, mus=None, sigmas=None, grid=None, parameterization="log_sigma", **kw):
+def local_minima(target, objective, mus=None, sigmas=None, grid=None, parameterization="log_sigma", values=None, **kw):
     """All local minima of an objective over (mu, sigma): screened on a mesh, then polished.
 
     Parameters
@@ -148,6 +151,10 @@ def local_minima(target, objective, mus=None, sigmas=None, grid=None, parameteri
         Quadrature grid shared by the screening and the polishing.
     parameterization : {"log_sigma", "sigma"}
         Of the polishing fits (the minima do not depend on it).
+    values : array_like, shape [len(sigmas), len(mus)], optional
+        The objective's natural values on this mesh, as :func:`landscape` returns them for the
+        same target, objective and grid: the screening then uses them instead of evaluating
+        the mesh again (a chapter that draws the landscape has them already).
     **kw
         ``alpha=`` or ``order=``.
 
@@ -177,6 +184,16 @@ def local_minima(target, objective, mus=None, sigmas=None, grid=None, parameteri
     -5.000000 1.961459 0.1036659
     10.000000 1.961459 0.1036659
     2.500000 10.233264 0.1091401
+
+    A landscape already computed on the mesh saves evaluating it twice:
+
+    >>> import numpy as np
+    >>> from klcourse import landscape
+    >>> mus, sigmas = np.linspace(-10.0, 15.0, 26), np.geomspace(0.5, 20.0, 16)
+    >>> L = landscape(bimodal_target(), "mse", mus, sigmas)
+    >>> found = local_minima(bimodal_target(), "mse", mus, sigmas, values=L)
+    >>> print(found == local_minima(bimodal_target(), "mse", mus, sigmas))
+    True
     """
     spec, options = _check_objective(objective, kw.get("alpha"), kw.get("order"))
     unknown = set(kw) - {"alpha", "order"}
@@ -187,10 +204,15 @@ def local_minima(target, objective, mus=None, sigmas=None, grid=None, parameteri
         mus = default_mus if mus is None else mus
         sigmas = default_sigmas if sigmas is None else sigmas
     mus, sigmas = _as_vector(mus, "mus"), _as_sigmas(sigmas, "sigmas")
+    if values is not None:
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (len(sigmas), len(mus)):
+            raise ValueError(f"values must have shape [len(sigmas), len(mus)] = {(len(sigmas), len(mus))}; got {values.shape}")
     models = [(mus.min(), sigmas.max()), (mus.max(), sigmas.max()), (mus.mean(), sigmas.min())]
-    ev = _evaluator(target, spec, options, grid, models, torch.float64, torch.device("cpu"))
+    with _threads_for(_SMALL_WORK):
+        ev = _evaluator(target, spec, options, grid, models, torch.float64, torch.device("cpu"))
     grid = ev.grid  # shared by every polishing fit (None for a closed form)
-    L = (-1.0 if spec.maximised else 1.0) * _values(ev, mus, sigmas)  # [S, M] loss
+    L = (-1.0 if spec.maximised else 1.0) * (_values(ev, mus, sigmas) if values is None else values)  # [S, M] loss
     padded = np.pad(L, 1, constant_values=np.inf)
     neighbours = np.stack(
         [padded[1 + di : 1 + di + L.shape[0], 1 + dj : 1 + dj + L.shape[1]] for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj]
@@ -370,3 +392,157 @@ def basins(target, objective, mu_starts, sigma_starts, parameterization="log_sig
         labels[divmod(n, len(mu_starts))] = match[0]
     results = [fits[i * len(mu_starts) : (i + 1) * len(mu_starts)] for i in range(len(sigma_starts))]
     return Basins(labels, found, mu_starts, sigma_starts, objective, parameterization, results)
+
+
+class BasinBoundary(NamedTuple):
+    """Where a start's basin ends along a segment of starts: the result of :func:`basin_boundary`.
+
+    Attributes
+    ----------
+    mu, sigma : float
+        The start (mu0, sigma0) in the middle of the last bracket: the boundary, to ``width / 2``.
+    width : float
+        Length in (mu, sigma) of the last bracket, at most ``xtol``.
+    inside, outside : FitResult
+        The fits from the bracket's two ends: ``inside`` still reaches the minimum that the flow
+        from ``start`` reaches, ``outside`` does not.
+
+    Examples
+    --------
+    In (mu, log sigma) the MSE flow from (-5, 1) reaches the left peak and from (0, 1) the wide
+    compromise; to two decimals:
+
+    >>> from klcourse import basin_boundary, bimodal_target
+    >>> edge = basin_boundary(bimodal_target(), "mse", (-5.0, 1.0), (0.0, 1.0), xtol=0.01)
+    >>> print(f"{edge.mu:.2f} {edge.sigma:g}", edge.width <= 0.01, round(edge.inside.mu, 4), round(edge.outside.sigma, 4))
+    -2.64 1 True -5.0 10.2333
+    """
+
+    mu: float
+    sigma: float
+    width: float
+    inside: FitResult
+    outside: FitResult
+
+
+def _as_start(value, name):
+    """A start (mu0, sigma0) as a float64 array [2] with sigma0 > 0."""
+    arr = _as_vector(value, name)
+    if arr.size != 2 or arr[1] <= 0:
+        raise ValueError(f"{name} must be a start (mu0, sigma0) with sigma0 > 0; got {value!r}")
+    return arr
+
+
+def basin_boundary(target, objective, start, end, parameterization="log_sigma", grid=None, rtol=1e-3, xtol=1e-4,
+                   points=63, options=None, **kw):
+    """Where, on the segment of starts from ``start`` to ``end``, the gradient flow stops reaching ``start``'s minimum.
+
+    Parameters
+    ----------
+    target : torch.distributions.Distribution or torch.Tensor
+        P, as in :func:`fit_gaussian`.
+    objective : str
+        A key of :data:`OBJECTIVES`.
+    start, end : (float, float)
+        The ends (mu0, sigma0) of the segment, sigma0 > 0. The flow from ``start`` must reach a
+        local minimum, and the flow from ``end`` must not reach the same one.
+    parameterization : {"log_sigma", "sigma"}
+        The coordinates of the flow: the basins depend on it.
+    grid : Grid or torch.Tensor, optional
+        Quadrature grid shared by every fit; default: one grid covering the target and both ends
+        (hence every start between them).
+    rtol : float, default 1e-3
+        The flow's error per step, as in :func:`basins`: the starts come close to the boundary.
+    xtol : float, default 1e-4
+        Stop once the bracket (two starts, one either side of the boundary) is at most this
+        long, measured in (mu, sigma).
+    points : int, default 63
+        Starts per round, evenly spaced inside the bracket and run as one batched flow; 1 makes
+        the search a bisection of single fits.
+    options : FitOptions, optional
+        As in :func:`fit_gaussian`.
+    **kw
+        ``alpha=`` or ``order=``.
+
+    Returns
+    -------
+    BasinBoundary
+
+    Raises
+    ------
+    ValueError
+        For a malformed start, non-positive ``xtol``, if the flow from ``start`` reaches no
+        minimum, or if the flow from ``end`` reaches the same minimum as the flow from ``start``.
+
+    Notes
+    -----
+    A search by rounds of batched scans instead of bisection: each round runs the flow from
+    ``points`` starts evenly spaced inside the bracket (at first the whole segment) as one
+    batched computation (as :func:`basins` does), and keeps the first pair of neighbours
+    between which the flow stops reaching ``start``'s minimum. The bracket shrinks by a factor
+    ``points + 1`` per round: with the defaults a segment of length 5 takes 3 rounds, where
+    bisection takes 16 fits one after another. A batched flow costs little more than a single
+    one (it runs as long as its slowest start), so few rounds of many starts are the faster
+    search, by far on a GPU. A fit that ends at a saddle or does not converge counts as
+    outside the basin. Where the basins alternate along the segment, the boundary found is
+    the first change seen from ``start`` at the resolution of the first round.
+
+    Examples
+    --------
+    On the line sigma0 = 1 the MSE flow in (mu, sigma) reaches the left peak from mu0 = -5 and
+    the wide compromise from mu0 = 0; its basin boundary lies between:
+
+    >>> from klcourse import basin_boundary, bimodal_target
+    >>> edge = basin_boundary(bimodal_target(), "mse", (-5.0, 1.0), (0.0, 1.0), parameterization="sigma")
+    >>> print(f"mu0 = {edge.mu:.3f}, sigma0 = {edge.sigma:g}", edge.width <= 1e-4)
+    mu0 = -0.595, sigma0 = 1 True
+    >>> round(edge.inside.mu, 4), round(edge.outside.mu, 4)
+    (-5.0, 2.5)
+    """
+    spec, objective_options = _check_objective(objective, kw.get("alpha"), kw.get("order"))
+    unknown = set(kw) - {"alpha", "order"}
+    if unknown:
+        raise ValueError(f"kw must be alpha= or order=; got {sorted(unknown)}")
+    a, b = _as_start(start, "start"), _as_start(end, "end")
+    length = float(np.hypot(*(b - a)))
+    if length == 0:
+        raise ValueError(f"end must differ from start; got {end!r} twice")
+    if check_real_scalar(xtol, "xtol") <= 0:
+        raise ValueError(f"xtol must be a positive number; got {xtol!r}")
+    points = check_positive_int(points, "points")
+    if not 0 < check_real_scalar(rtol, "rtol") < 1:
+        raise ValueError(f"rtol must be a number between 0 and 1; got {rtol!r}")
+    if options is None:
+        options = FitOptions()
+    elif not isinstance(options, FitOptions):
+        raise ValueError(f"options must be a FitOptions or None; got {type(options).__name__}")
+    if grid is None:  # one default grid for every fit: the one a batch of both ends gets (it covers every start between)
+        with _threads_for(_SMALL_WORK):
+            grid = _evaluator(target, spec, objective_options, None, [tuple(a), tuple(b)], options.dtype,
+                              _check_device(options.device, target)).grid
+
+    def run(starts):  # [n, 2] -> list of FitResult, one batched flow
+        return _fit_many(target, spec, objective_options, starts[:, 0], starts[:, 1], parameterization, "flow", None,
+                         _DEFAULT_STEPS, rtol, grid, options)
+
+    first, last = run(a[None])[0], run(b[None])[0]  # one start each: on the CPU the single-start flow is the fastest
+    if not first.is_minimum:
+        raise ValueError(f"start must be a start from which the flow reaches a local minimum; from {start!r} it stops at "
+                         f"({first.mu:.6g}, {first.sigma:.6g}), {'not a minimum' if first.converged else 'not converged'}")
+
+    def inside(fit):
+        return fit.is_minimum and _same((fit.mu, fit.sigma), (first.mu, first.sigma))
+
+    if inside(last):
+        raise ValueError(f"end must lie outside the basin of start; the flow from both reaches ({first.mu:.6g}, {first.sigma:.6g})")
+    lo, hi, fit_lo, fit_hi = 0.0, 1.0, first, last  # fractions of the way from start to end
+    while (hi - lo) * length > xtol:
+        ts = lo + (hi - lo) * np.arange(1, points + 1) / (points + 1)  # [points]
+        fits = run(a + ts[:, None] * (b - a))
+        k = next((i for i, fit in enumerate(fits) if not inside(fit)), points)  # first start outside
+        if k < points:
+            hi, fit_hi = ts[k], fits[k]
+        if k > 0:
+            lo, fit_lo = ts[k - 1], fits[k - 1]
+    mu, sigma = a + 0.5 * (lo + hi) * (b - a)
+    return BasinBoundary(float(mu), float(sigma), float((hi - lo) * length), fit_lo, fit_hi)

@@ -172,7 +172,7 @@ def _landing_case(objective, mu0, sigma0, parameterization):
     fit = fit_gaussian(target, objective, mu0, sigma0, parameterization=parameterization)
     other = "log_sigma" if parameterization == "sigma" else "sigma"
     mistakes = [
-        ("other_parameterization", fit_gaussian(target, objective, mu0, sigma0, parameterization=other).mu),
+        ("other_parameterization", lambda: fit_gaussian(target, objective, mu0, sigma0, parameterization=other).mu),  # fitted if needed
         ("nearest", -5.0 if mu0 < 2.5 else 10.0),
         ("start", mu0),
         ("sigma", fit.sigma),

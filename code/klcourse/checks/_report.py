@@ -43,7 +43,9 @@ _TEXT = {
 class Case:
     """One call of the learner's function and what it should return.
 
-    ``mistakes`` maps a hint (``{"en": ..., "ja": ...}``) to the value that mistake produces.
+    ``mistakes`` maps a hint (``{"en": ..., "ja": ...}``) to the value that mistake produces,
+    or to a function of no arguments that computes it, called only when the case has failed
+    (for a mistake whose value costs a fit).
     ``label`` is one string (formulas only) or ``{"en": ..., "ja": ...}``.
     """
 
@@ -155,7 +157,7 @@ def run_cases(name: str, fn: Callable, cases: list[Case], lang: str = "en",
             lines.append(text["shape"].format(case=label, expected=want.shape, got=got.shape))
             continue
         lines.append(text["case"].format(case=label, expected=_fmt(want), got=_fmt(got)))
-        hints = [hint for hint, value in case.mistakes if _close(got, _as_array(value), rtol, atol)]
+        hints = [hint for hint, value in case.mistakes if _close(got, _as_array(value() if callable(value) else value), rtol, atol)]
         if not hints and nan_hint is not None and bool(np.isnan(got).any()):
             hints = [nan_hint]
         if hints:
