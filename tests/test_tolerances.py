@@ -19,14 +19,17 @@ _flow
   _STENCIL_POWER  the exponent that balances truncation and rounding of a central difference (a definition).
   _EXP_CAP        the float64 range of exp (a limit of the number format, not an accuracy).
   _BETWEEN        where a path is drawn between a step's ends (figures only).
-  _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS, _STENCIL  define Adam and the 9-point stencil.
+  _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS, _STENCIL, _DIFFERENCES  define Adam and the 9-point stencil;
+  _ON_DEVICE      a cache of the stencil's tables per dtype and device.
 _fit
   _PARAMETERIZATIONS, _METHODS  names; _DEFAULT_LR  Adam's torch default (the seed's) and gd's step, method settings;
   _MAX_HISTORY    rows kept for figures.
 _objectives
-  _LOG_SQRT_2PI   a mathematical constant; _REGISTRY the table of objectives.
+  _LOG_SQRT_2PI   a mathematical constant; _REGISTRY the table of objectives; _LOG_P_WIDTHS a cache of
+      _log_p_width's results (emptied for every looser run below).
 _landscape
   _CHUNK          batching only: test_landscape checks that chunks give the values of one batch.
+  _SMALL_WORK     the work size that selects one torch thread (0: always one), not an accuracy.
   _RTOL_SINGLE    100 (1000×) gives local_minima's three MSE minima to 1e-9: each polishing fit starts in its basin.
   _MAX_RESTARTS, _OFF_SADDLE  not guarded: no course target was found whose screening start ends at a saddle
       (symmetric mixtures ±1 … ±5, widths 0.5 and 1; MSE, KL both ways, JS, He²: the axis flows end at minima).
@@ -301,6 +304,7 @@ def test_the_check_passes_as_shipped(name):
 @pytest.mark.parametrize("module, name, looser, check", GUARDED, ids=[g[1] for g in GUARDED])
 def test_a_looser_constant_fails(monkeypatch, module, name, looser, check):
     monkeypatch.setattr(module, name, looser)
+    monkeypatch.setattr(objectives_module, "_LOG_P_WIDTHS", {})  # no width remembered from a run with the shipped value
     assert _run(check) is not None
 
 

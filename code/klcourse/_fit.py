@@ -113,7 +113,8 @@ class FitResult:
         a tabulated target, where the loss is constant) also give ``converged=True``; use
         :attr:`is_minimum` to tell a minimum from them.
     grad_norm : float
-        Norm of the exact (autograd) gradient of ``loss`` in the fitted parameterisation.
+        Norm of the exact gradient of ``loss`` in the fitted parameterisation (from the objective's
+        own derivatives on a grid, else by autograd).
     steps : int
         Optimiser steps taken (accepted steps for ``"flow"``).
     history : numpy.ndarray, shape [T, 3]
@@ -122,7 +123,8 @@ class FitResult:
     objective, parameterization, method : str
         What was fitted, and how.
     hessian : numpy.ndarray, shape [2, 2]
-        Hessian of ``loss`` at the result in the fitted parameterisation (central differences).
+        Hessian of ``loss`` at the result in the fitted parameterisation: exact for a pointwise
+        objective on a grid (every one but L1, cosine and Wasserstein), else by central differences.
 
     Examples
     --------
@@ -219,7 +221,8 @@ def _fit_many(target, spec, options, mus, sigmas, parameterization, method, lr, 
     """The fits from every start (mus [B], sigmas [B]) as one batched computation: list of FitResult."""
     device = _check_device(opts.device, target)
     models = list(zip(mus.tolist(), sigmas.tolist()))
-    ev = _evaluator(target, spec, options, grid, models, opts.dtype, device)
+    with _threads_for(0):  # tabulating the target is small work
+        ev = _evaluator(target, spec, options, grid, models, opts.dtype, device)
     log = parameterization == "log_sigma"
     problem = Problem(ev.value, spec.maximised, log, opts.dtype, device, _is_smooth(spec, options), ev.spacing, ev.derivatives)
     theta = torch.tensor(np.stack([mus, np.log(sigmas) if log else sigmas], -1), dtype=opts.dtype, device=device)  # [B, 2]
@@ -363,13 +366,14 @@ def fit_gaussian(
     Notes
     -----
     ``method="flow"`` integrates the gradient flow with exponential steps on the local
-    quadratic model (gradient and Hessian from one batched 9-point stencil): a step of time t
+    quadratic model (gradient and Hessian exact for a pointwise objective on a grid, else from one
+    batched 9-point stencil of central differences): a step of time t
     moves along the model's exact flow and is accepted only where the model predicted the
     new gradient to ``rtol`` (to 10% where the Hessian is positive definite: there nearby
     paths converge, so an error dies out; elsewhere they part, and near the ridge between
     two basins an error can carry the path into the neighbouring basin). Where the Hessian
     is positive definite the steps grow into Newton steps; once the gradient norm is below
-    ``tol``, Newton steps checked with the autograd gradient take it below ``tol``/1000, so
+    ``tol``, Newton steps checked with the exact gradient take it below ``tol``/1000, so
     the result is the minimum to about 1e-8 even where the valley is flat. Checked against
     scipy's ODE solvers on the same gradient (tests/test_fit.py): the MSE basin boundary on
     sigma0 = 1 in the sigma parameterisation lies at mu0 = -0.596; the flow puts it at -0.553
@@ -466,5 +470,6 @@ def objective_value(target, objective, mu, sigma, grid=None, **kw):
     check_real_scalar(mu_t.detach(), "mu")
     if check_real_scalar(sigma_t.detach(), "sigma") <= 0:
         raise ValueError(f"sigma must be positive; got {sigma!r}")
-    ev = _evaluator(target, spec, options, grid, [(mu_t.item(), sigma_t.item())], torch.float64, mu_t.device)
-    return ev.value(mu_t.reshape(1, 1), sigma_t.reshape(1, 1), sigma_t.log().reshape(1, 1))[0]
+    with _threads_for(0):  # one model: small work
+        ev = _evaluator(target, spec, options, grid, [(mu_t.item(), sigma_t.item())], torch.float64, mu_t.device)
+        return ev.value(mu_t.reshape(1, 1), sigma_t.reshape(1, 1), sigma_t.log().reshape(1, 1))[0]

@@ -26,8 +26,9 @@ _LOSS_RISE_EPS = 4
 _GROWTH_MAX, _SHRINK_MAX, _SAFETY, _OUT_OF_DOMAIN_SHRINK = 5.0, 0.2, 0.9, 0.25
 # The step has collapsed when t |g| falls below this fraction of |θ|: stop, unconverged.
 _COLLAPSE = 1e-15
-# ... or after this many rejected steps in a row: each shrinks t by at least _SAFETY (0.9), so t
-# has fallen by 0.9^400 ≈ 5e-19 (a NaN gradient would otherwise reject steps for ever).
+# ... or after this many rejected steps in a row: a finite error ratio shrinks t by at least _SAFETY
+# (0.9) each time, so t has fallen by 0.9^400 ≈ 5e-19; a NaN derivative makes t NaN, and only this
+# cap stops that loop.
 _REJECTIONS_MAX = 400
 # No progress: the loss fell by less than _PLATEAU_DROP (relative) over _PLATEAU_STEPS accepted
 # steps (a non-smooth objective between its kinks).
