@@ -10,7 +10,9 @@ Two ways to evaluate an objective for a batch of models, tried in this order:
    for both, and reverse KL, squared Hellinger and α for a Normal target;
 2. otherwise a grid kernel of ``_continuous`` on log p tabulated once on a fixed grid, applied to
    a batch of model log-densities ``[B, N]`` (a target given as density values on a grid
-   always takes this way, as does any objective with no closed form for its target).
+   always takes this way, as does any objective with no closed form for its target). On a grid,
+   a pointwise objective (Σ w φ(log p, log q)) also gives the flow its exact gradient and Hessian
+   in one pass (``_pointwise_derivatives``).
 """
 
 from __future__ import annotations
@@ -216,7 +218,8 @@ def _pointwise_derivatives(spec, table, options):
 def _register_pointwise(name, formula, kernel, node_derivatives=None, **kw):
     """Register an objective whose grid value is Σ w φ(log p, log q), ``kernel(log_p, log_q, w, **options)`` → [B].
 
-    ``node_derivatives(log_p, log_q, w, **options)`` → (value, w φ', w φ''), if given, replaces autograd.
+    ``node_derivatives(log_p, log_q, w, second, **options)`` → (value, w φ', w φ'' or None unless
+    ``second``), if given, replaces autograd (``_autograd_pointwise``) for the flow's derivatives.
     """
     _register(name, formula, **kw)(_density_objective(kernel))
     _REGISTRY[name] = replace(_REGISTRY[name], pointwise=True, kernel=kernel, node_derivatives=node_derivatives)
