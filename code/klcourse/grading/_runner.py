@@ -277,9 +277,16 @@ class _Session:
                               resources={"metadata": {"path": str(work)}})
         self.client.learner_errors = []
         self.client.first_grader_cell = len(cells)
+        self.asked_exit = False  # a cell called IPython's exit(): the kernel stops once that cell has run
+        self.client.on_cell_executed = self._saw_reply
         self.deadline = math.inf
         self.stopped: str | None = None   # "timeout" or "crashed" once the kernel cannot answer
         self.stop_note = ""
+
+    def _saw_reply(self, cell, cell_index, execute_reply) -> None:
+        """Note an ``exit()``: its reply carries an "ask_exit" payload, and the kernel may still answer the next cell before it stops."""
+        payload = ((execute_reply or {}).get("content") or {}).get("payload") or []
+        self.asked_exit = self.asked_exit or any(item.get("source") == "ask_exit" for item in payload)
 
     def _cell_timeout(self, cell) -> int:
         return max(1, math.ceil(self.deadline - time.monotonic()))
@@ -346,6 +353,9 @@ class _Session:
                 break
             except Exception as error:  # the kernel's messages no longer make sense
                 self.stopped, self.stop_note = "crashed", text["garbled"].format(error=_one_line(error))
+                break
+            if self.asked_exit:  # the kernel is shutting down: what it still answers is a race, not the notebook
+                self.stopped, self.stop_note = "crashed", text["crashed"].format(cell=self.origin[index])
                 break
             if index == 0:
                 outputs = [o for o in cell.get("outputs", []) if MIME in o.get("data", {})]
