@@ -15,7 +15,7 @@ from klcourse._objectives import _check_objective, _pointwise_derivatives, _tabu
 GRID = Grid.uniform(-40.0, 55.0, 1901)
 TARGETS = {"P": bimodal_target(), "P2": gaussian_mixture([0.3, 0.7], [-3.0, 4.0], [0.3, 2.0])}
 CASES = [("forward_kl", None), ("reverse_kl", None), ("js", None), ("hellinger", None), ("mse", None),
-         ("alpha", 0.3), ("alpha", 0.7), ("alpha", 1.0)]
+         ("alpha", 0.0), ("alpha", 0.05), ("alpha", 0.3), ("alpha", 0.7), ("alpha", 1.0)]
 MODELS = [(-5.2, 0.9), (2.5, 7.5), (0.0, 0.4), (9.0, 3.0), (-12.0, 0.6)]
 # autograd's own second pass through JS's logaddexp is NaN where a density underflows, so JS's
 # reference is taken on a grid and models where neither does

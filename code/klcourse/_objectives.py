@@ -181,6 +181,51 @@ def _js_pointwise(log_p, ell, w, second=True):
     return value, 0.5 * w * q * gap, 0.5 * w * q * (gap + 1 - r)
 
 
+# φ' and φ'' of the other pointwise objectives in closed form (weights included), in ℓ = log q with
+# q = e^ℓ; each is the exact limit where a density underflows, and none needs autograd's two passes.
+
+
+def _forward_kl_pointwise(log_p, ell, w, second=True):
+    """KL(P ‖ Q): φ = w p (log p - ℓ) is linear in ℓ, so φ' = -w p and φ'' = 0."""
+    return _kl_grid(log_p, ell, w), -w * log_p.exp(), torch.zeros_like(ell) if second else None
+
+
+def _reverse_kl_pointwise(log_p, ell, w, second=True):
+    """KL(Q ‖ P): φ = w q (ℓ - log p), φ' = w q (ℓ - log p + 1), φ'' = w q (ℓ - log p + 2); 0 where q underflows."""
+    q = ell.exp()
+    gap = torch.where(q > 0, ell - log_p, 0.0)  # inf where p = 0 < q: so is the value
+    wq = w * q
+    return _kl_grid(ell, log_p, w), wq * (gap + 1), wq * (gap + 2) if second else None
+
+
+def _hellinger_pointwise(log_p, ell, w, second=True):
+    """He²: φ = ½ w (√p - √q)², φ' = ½ w (q - √(pq)), φ'' = ½ w (q - ½√(pq))."""
+    q, root = ell.exp(), (0.5 * (log_p + ell)).exp()
+    return _hellinger_grid(log_p, ell, w), 0.5 * w * (q - root), 0.5 * w * (q - 0.5 * root) if second else None
+
+
+def _mse_pointwise(log_p, ell, w, second=True):
+    """∫(p - q)²: φ = w (p - q)², φ' = 2 w q (q - p), φ'' = 2 w q (2q - p)."""
+    p, q = log_p.exp(), ell.exp()
+    return _l2sq_grid(log_p, ell, w), 2 * w * q * (q - p), 2 * w * q * (2 * q - p) if second else None
+
+
+def _alpha_pointwise(log_p, ell, w, second=True, *, alpha):
+    """D_α(P ‖ Q): with t = p^α q^(1-α), φ' = w (q - t)/α and φ'' = φ' + w t (at α = 0, the limit w q (ℓ - log p)).
+
+    q - t = -q·expm1(α (log p - ℓ)) without cancellation where |α (log p - ℓ)| <= 1 (small α, or p
+    near q); t from logs elsewhere, so that it neither overflows nor vanishes where q underflows.
+    """
+    t = torch.where(log_p > -math.inf, (alpha * log_p + (1 - alpha) * ell).exp(), 0.0 if alpha > 0 else ell.exp())
+    if alpha == 0:
+        q = ell.exp()
+        d1 = torch.where(q > 0, q * (ell - log_p), 0.0)
+    else:
+        ar = alpha * torch.where(log_p > -math.inf, log_p - ell, 0.0)
+        d1 = torch.where((ar.abs() <= 1) & (log_p > -math.inf), -ell.exp() * torch.expm1(ar), ell.exp() - t) / alpha
+    return _alpha_grid(log_p, ell, w, alpha), w * d1, w * (d1 + t) if second else None
+
+
 def _pointwise_derivatives(spec, table, options):
     """Value [B], gradient [B, 2] and Hessian (h00, h01, h11) [B, 3] in θ of Σ w φ(log p, log q), exactly, in one pass.
 
@@ -249,18 +294,20 @@ def _closed_wasserstein(target, order):
     return lambda q: closed_form("wasserstein2", target, q)
 
 
-_register_pointwise("forward_kl", "KL(P ‖ Q)", _kl_grid, closed=_closed_forward_kl)
-_register_pointwise("reverse_kl", "KL(Q ‖ P)", lambda log_p, log_q, w: _kl_grid(log_q, log_p, w), sharp_log_p=True,
+_register_pointwise("forward_kl", "KL(P ‖ Q)", _kl_grid, _forward_kl_pointwise, closed=_closed_forward_kl)
+_register_pointwise("reverse_kl", "KL(Q ‖ P)", lambda log_p, log_q, w: _kl_grid(log_q, log_p, w), _reverse_kl_pointwise,
+                    sharp_log_p=True,
                     closed=_measure("kl", swap=True))
 _register_pointwise("js", "JS(P, Q)", _js_grid, node_derivatives=_js_pointwise)
-_register_pointwise("hellinger", "He²(P, Q)", _hellinger_grid, closed=_measure("hellinger"))
-_register_pointwise("mse", "∫ (p - q)² dx", _l2sq_grid, closed=_measure("l2_distance_squared"))
+_register_pointwise("hellinger", "He²(P, Q)", _hellinger_grid, _hellinger_pointwise, closed=_measure("hellinger"))
+_register_pointwise("mse", "∫ (p - q)² dx", _l2sq_grid, _mse_pointwise, closed=_measure("l2_distance_squared"))
 _register("l1", "∫ |p - q| dx", smooth=False)(_density_objective(_l1_grid))
 _register("cosine", "∫ pq / √(∫p² ∫q²)", maximised=True, closed=_measure("cosine_similarity"))(
     _density_objective(_cosine_grid)
 )
 # Amari α-divergence D_α(P ‖ Q): α → 1 is KL(P ‖ Q), α → 0 is KL(Q ‖ P)
-_register_pointwise("alpha", "D_α(P ‖ Q)", _alpha_grid, options=("alpha",), sharp_log_p=True, closed=_measure("alpha"))
+_register_pointwise("alpha", "D_α(P ‖ Q)", _alpha_grid, _alpha_pointwise, options=("alpha",), sharp_log_p=True,
+                    closed=_measure("alpha"))
 
 
 @_register("wasserstein", "W_order(P, Q)", options=("order",), closed=_closed_wasserstein)
