@@ -72,3 +72,20 @@ def test_the_flow_stops_when_its_derivatives_are_not_finite(monkeypatch):
         fits = fit_gaussian(TARGETS["P"], "js", starts, 1.0, grid=GRID)
         for fit in fits if isinstance(fits, list) else [fits]:
             assert not fit.converged and fit.steps == 0
+
+
+@pytest.mark.parametrize("objective, alpha", [c for c in CASES if c[0] != "js"], ids=[f"{o}-{a}" for o, a in CASES if o != "js"])
+def test_closed_node_derivatives_match_the_autograd_fallback_node_by_node(objective, alpha):
+    # _autograd_pointwise serves an objective registered without its own φ', φ'': it must agree
+    from klcourse._objectives import _autograd_pointwise
+
+    spec, options = _check_objective(objective, alpha, None)
+    table = _tabulate_target(TARGETS["P2"], GRID, [], spec, options, torch.float64, torch.device("cpu"))
+    mu = torch.tensor([[m] for m, _ in MODELS], dtype=torch.float64)
+    sigma = torch.tensor([[s] for _, s in MODELS], dtype=torch.float64)
+    ell = -0.5 * ((table.x - mu) / sigma) ** 2 - sigma.log() - 0.5 * math.log(2 * math.pi)
+    v, d1, d2 = spec.node_derivatives(table.log_p, ell, table.w, second=True, **options)
+    ref_v, ref_d1, ref_d2 = _autograd_pointwise(spec.kernel, table.log_p, ell, table.w, options)
+    assert torch.allclose(v, ref_v, rtol=1e-12, atol=0)
+    for ours, ref in ((d1.expand_as(ell), ref_d1), (d2, ref_d2)):
+        assert torch.allclose(ours, ref, rtol=1e-9, atol=1e-12 * ref.abs().max().item())
