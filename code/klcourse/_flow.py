@@ -156,25 +156,27 @@ def eig2(h):
 
 
 def _phi(lam, t):
-    """∫₀ᵗ e^{-λs} ds = (1 - e^{-λt})/λ: the flow of a quadratic along one eigenvector; [B, T]."""
+    """∫₀ᵗ e^{-λs} ds = (1 - e^{-λt})/λ: the flow of a quadratic along one eigenvector; elementwise."""
     z = lam * t
     series = z.abs() < _SERIES_BELOW
     exact = -torch.expm1(-z.clamp_min(-_EXP_CAP)) / torch.where(series, 1.0, lam)
     return torch.where(series, t * (1 - 0.5 * z), torch.where(-z > _EXP_CAP, math.inf, exact))
 
 
-def quadratic_flow(g, h, times):
-    """Displacements [B, T, 2] and predicted gradients [B, T, 2] after times [B, T] on the flow of the quadratic model (g, H)."""
-    (l0, l1), (v0, v1) = eig2(h)
-    c0 = (v0 * g).sum(-1)[:, None, None]  # [B, 1, 1]
-    c1 = (v1 * g).sum(-1)[:, None, None]
-    p0, p1 = _phi(l0[:, None], times)[..., None], _phi(l1[:, None], times)[..., None]  # [B, T, 1]
-    e0 = torch.exp((-l0[:, None] * times).clamp_max(_EXP_CAP))[..., None]
-    e1 = torch.exp((-l1[:, None] * times).clamp_max(_EXP_CAP))[..., None]
-    v0, v1 = v0[:, None, :], v1[:, None, :]
-    step = -(p0 * c0 * v0 + p1 * c1 * v1)
-    grad = e0 * c0 * v0 + e1 * c1 * v1
-    return step, grad
+def quadratic_flow(g, h, times, eig=None):
+    """Displacements [B, T, 2] and predicted gradients [B, T, 2] after times [B, T] on the flow of the quadratic model (g, H).
+
+    ``eig``: ``eig2(h)`` if the caller has it already. Along eigenvector v_k with eigenvalue λ_k the
+    gradient's component c_k decays as e^{-λ_k t} and θ moves by -c_k (1 - e^{-λ_k t})/λ_k.
+    """
+    (l0, l1), (v0, v1) = eig2(h) if eig is None else eig
+    lam = torch.stack([l0, l1], -1)[:, None, :]  # [B, 1, 2]
+    vecs = torch.stack([v0, v1], -2)[:, None, :, :]  # [B, 1, 2 (k), 2]
+    c = (vecs * g[:, None, None, :]).sum(-1)  # [B, 1, 2]: the gradient's components
+    t = times[..., None]  # [B, T, 1]
+    moved = (_phi(lam, t) * c)[..., None] * vecs  # [B, T, 2 (k), 2]
+    left = (torch.exp((-lam * t).clamp_max(_EXP_CAP)) * c)[..., None] * vecs
+    return -moved.sum(-2), left.sum(-2)
 
 
 def _newton(theta, g, h):
@@ -218,100 +220,108 @@ def flow(problem, theta, steps, tol, t0, rtol):
     |g| (see ``_FLOW_MISMATCH_CONVEX``) and the loss did not rise; t then grows, else it shrinks.
     Where H is positive definite and t is large the step is Newton's, so the path ends at the
     minimum of the basin the flow is in, with quadratic convergence (Hochbruck & Ostermann, Acta
-    Numerica 2010, for exponential integrators). Rows that are done wait for the others.
+    Numerica 2010, for exponential integrators). A row that is done leaves the batch: each step
+    works on the rows still moving only.
 
     Returns θ [B, 2], loss [B], gradient [B, 2], Hessian [B, 3], accepted steps [B] (numpy) and
     the paths: one array [T_b, 3] of (θ₀, θ₁, loss) per row.
     """
-    B = theta.shape[0]
+    B, device = theta.shape[0], theta.device
     loss, g, h = problem.stencil(theta)
-    live = torch.isfinite(loss)
     (l0, l1), _ = eig2(h)
     t = torch.full_like(loss, t0) if t0 is not None else 1.0 / torch.maximum(l0.abs(), l1.abs()).clamp_min(1e-12)
-    accepted = torch.zeros(B, dtype=torch.long, device=theta.device)
+    theta, accepted = theta.clone(), torch.zeros(B, dtype=torch.long, device=device)  # each row's end is written here
+    # the rows still moving: their index into the batch, and their state
+    rows = torch.arange(B, device=device)
+    th, ls, gr, he, tt, n_acc = theta, loss, g, h, t, accepted
     recent = loss[:, None].repeat(1, _PLATEAU_STEPS)  # the last losses, oldest first
-    n_recent = torch.ones(B, dtype=torch.long, device=theta.device)
-    rejected = torch.zeros(B, dtype=torch.bool, device=theta.device)
-    rejections = torch.zeros(B, dtype=torch.long, device=theta.device)  # rejected steps in a row
-    record = [(torch.ones(B, dtype=torch.bool), torch.cat([theta, loss[:, None]], -1)[:, None, :])]
-    between = torch.tensor(_BETWEEN, dtype=theta.dtype, device=theta.device)
+    n_recent = torch.ones(B, dtype=torch.long, device=device)
+    rejected = torch.zeros(B, dtype=torch.bool, device=device)
+    rejections = torch.zeros(B, dtype=torch.long, device=device)  # rejected steps in a row
+    stop = ~torch.isfinite(loss)
+    record = [(rows, torch.cat([theta, loss[:, None]], -1)[:, None, :])]  # (rows, their points [k, m, 3] or steps [k, 17])
+    times = torch.tensor((1.0,) + _BETWEEN, dtype=theta.dtype, device=device)  # the step's end, then the points between
+    loss, g, h = loss.clone(), g.clone(), h.clone()
     while True:
-        gnorm = g.norm(dim=-1)
-        live = live & (accepted < steps) & (gnorm >= tol)
-        if not bool(live.any()):
-            break
-        idx = live.nonzero()[:, 0]
-        th, ls, gr, he, tt = theta[idx], loss[idx], g[idx], h[idx], t[idx]
-        gn = gnorm[idx]
-        (lo, _), _ = eig2(he)
-        allowed = torch.where(lo > 0, max(rtol, _FLOW_MISMATCH_CONVEX), rtol)
-        times = torch.cat([tt[:, None], tt[:, None] * between], -1)  # [b, 4]
-        step, predicted = quadratic_flow(gr, he, times)
+        gn = gr.norm(dim=-1)
+        keep = ~stop & (n_acc < steps) & (gn >= tol)
+        if not bool(keep.all()):  # rows that are done leave the batch
+            out = rows[~keep]
+            theta[out], loss[out], g[out], h[out], accepted[out] = th[~keep], ls[~keep], gr[~keep], he[~keep], n_acc[~keep]
+            if not bool(keep.any()):
+                break
+            rows, th, ls, gr, he, tt, gn, n_acc = rows[keep], th[keep], ls[keep], gr[keep], he[keep], tt[keep], gn[keep], n_acc[keep]
+            recent, n_recent, rejected, rejections, stop = recent[keep], n_recent[keep], rejected[keep], rejections[keep], stop[keep]
+        eig = eig2(he)
+        allowed = torch.where(eig[0][0] > 0, max(rtol, _FLOW_MISMATCH_CONVEX), rtol)
+        step, predicted = quadratic_flow(gr, he, tt[:, None] * times, eig)
         trial = th + step[:, 0]
-        ratio = torch.full_like(ls, math.inf)  # error / allowed error; inf where the step leaves the domain or raises the loss
         ok = problem.admissible(trial)
-        t_loss, t_g, t_h = ls.clone(), gr.clone(), he.clone()
-        if bool(ok.any()):
-            sub = ok.nonzero()[:, 0]
-            sl, sg, sh = problem.stencil(trial[sub])
-            t_loss[sub], t_g[sub], t_h[sub] = sl, sg, sh
-            good = torch.isfinite(t_loss) & (t_loss <= ls + _LOSS_RISE_EPS * problem.eps * ls.abs().clamp_min(1.0))
-            miss = (t_g - predicted[:, 0]).norm(dim=-1)
-            ratio = torch.where(ok & good, miss / (allowed * gn), ratio)
+        if bool(ok.all()):
+            t_loss, t_g, t_h = problem.stencil(trial)
+        else:
+            t_loss, t_g, t_h = ls.clone(), gr.clone(), he.clone()
+            if bool(ok.any()):
+                sub = ok.nonzero()[:, 0]
+                t_loss[sub], t_g[sub], t_h[sub] = problem.stencil(trial[sub])
+        # error / allowed error; inf where the step leaves the domain or raises the loss
+        good = ok & torch.isfinite(t_loss) & (t_loss <= ls + _LOSS_RISE_EPS * problem.eps * ls.abs().clamp_min(1.0))
+        ratio = torch.where(good, (t_g - predicted[:, 0]).norm(dim=-1) / (allowed * gn), math.inf)
         acc = ratio <= 1.0
         if bool(acc.any()):
-            # points between the ends follow the same quadratic model
-            d = step[:, 1:]  # [b, 3, 2]
-            model_loss = (
-                ls[:, None]
-                + (gr[:, None, :] * d).sum(-1)
-                + 0.5 * (he[:, None, 0] * d[..., 0] ** 2 + 2 * he[:, None, 1] * d[..., 0] * d[..., 1] + he[:, None, 2] * d[..., 1] ** 2)
-            )
-            rows = torch.cat(
-                [torch.cat([th[:, None, :] + d, model_loss[..., None]], -1), torch.cat([trial, t_loss[:, None]], -1)[:, None, :]], 1
-            )  # [b, 4, 3]
-            mask = torch.zeros(B, dtype=torch.bool)
-            mask[idx[acc].cpu()] = True
-            full = torch.zeros(B, 4, 3, dtype=theta.dtype, device=theta.device)
-            full[idx] = rows
-            record.append((mask, full))
+            # the step, for the paths (the points between its ends follow the quadratic model: see _step_points)
+            record.append((rows[acc], torch.cat([th, ls[:, None], gr, he, step[:, 1:].flatten(1), trial, t_loss[:, None]], -1)[acc]))
             th = torch.where(acc[:, None], trial, th)
             ls = torch.where(acc, t_loss, ls)
             gr = torch.where(acc[:, None], t_g, gr)
             he = torch.where(acc[:, None], t_h, he)
-            rec, nr = recent[idx], n_recent[idx]
-            rec = torch.where(acc[:, None], torch.cat([rec[:, 1:], ls[:, None]], -1), rec)
-            nr = torch.where(acc, (nr + 1).clamp_max(_PLATEAU_STEPS), nr)
-            recent[idx], n_recent[idx] = rec, nr
-            flat = acc & (nr == _PLATEAU_STEPS) & (rec[:, 0] - ls <= _PLATEAU_DROP * (1.0 + ls.abs()))
-            live[idx] = live[idx] & ~flat  # no progress over many accepted steps
-            accepted[idx] += acc.long()
+            recent = torch.where(acc[:, None], torch.cat([recent[:, 1:], ls[:, None]], -1), recent)
+            n_recent = torch.where(acc, (n_recent + 1).clamp_max(_PLATEAU_STEPS), n_recent)
+            # no progress over many accepted steps
+            stop = stop | (acc & (n_recent == _PLATEAU_STEPS) & (recent[:, 0] - ls <= _PLATEAU_DROP * (1.0 + ls.abs())))
+            n_acc = n_acc + acc.long()
         finite = torch.isfinite(ratio)
-        grow = torch.where(rejected[idx], 1.0, _GROWTH_MAX)
+        grow = torch.where(rejected, 1.0, _GROWTH_MAX)
         factor = torch.minimum(grow, (_SAFETY / ratio.clamp_min(1e-12).sqrt()).clamp_min(_SHRINK_MAX))
         tt = torch.where(finite, tt * factor, tt * _OUT_OF_DOMAIN_SHRINK)
-        collapsed = ~finite & (tt * gn <= _COLLAPSE * (1.0 + th.abs().sum(-1)))
-        rejections[idx] = torch.where(acc, 0, rejections[idx] + 1)
-        live[idx] = live[idx] & ~collapsed & (rejections[idx] < _REJECTIONS_MAX)  # the step size collapsed: stop unconverged
-        theta[idx], loss[idx], g[idx], h[idx], t[idx] = th, ls, gr, he, tt
-        rejected[idx] = ratio > 1.0
+        rejections = torch.where(acc, 0, rejections + 1)
+        # the step size collapsed: stop unconverged
+        stop = stop | (~finite & (tt * gn <= _COLLAPSE * (1.0 + th.abs().sum(-1)))) | (rejections >= _REJECTIONS_MAX)
+        rejected = ratio > 1.0
     finite = torch.isfinite(loss)
     if problem.smooth and bool(finite.any()):
         sub = finite.nonzero()[:, 0]
         th, ls, gr = _newton_polish(problem, theta[sub], g[sub], h[sub], tol)
         theta[sub], loss[sub], g[sub] = th, ls, gr
-        record.append((finite.cpu(), torch.cat([theta, loss[:, None]], -1)[:, None, :]))
+        record.append((sub, torch.cat([th, ls[:, None]], -1)[:, None, :]))
     elif bool(finite.any()):
         sub = finite.nonzero()[:, 0]
         loss[sub], g[sub] = problem.value_and_grad(theta[sub])
     return theta, loss, g, h, accepted.cpu().numpy(), _paths(record, B)
 
 
+def _step_points(steps):
+    """Accepted steps as recorded by ``flow`` (θ, loss, g, H, the three displacements between, θ's end, its loss) [k, 17]
+    → the points between and the end [k, 4, 3]; the points between take the quadratic model's loss."""
+    th, ls, gr, he = steps[:, 0:2], steps[:, 2], steps[:, 3:5], steps[:, 5:8]
+    d = steps[:, 8:14].reshape(-1, 3, 2)
+    model_loss = (
+        ls[:, None]
+        + (gr[:, None, :] * d).sum(-1)
+        + 0.5 * (he[:, None, 0] * d[..., 0] ** 2 + 2 * he[:, None, 1] * d[..., 0] * d[..., 1] + he[:, None, 2] * d[..., 1] ** 2)
+    )
+    between = torch.cat([th[:, None, :] + d, model_loss[..., None]], -1)  # [k, 3, 3]
+    return torch.cat([between, steps[:, None, 14:17]], 1)
+
+
 def _paths(record, B):
     """Per row, the recorded (θ₀, θ₁, loss) entries in order: list of [T_b, 3] numpy arrays."""
-    masks = [m.cpu().numpy() for m, _ in record]
-    blocks = [r.detach().cpu().numpy() for _, r in record]
-    return [np.concatenate([blk[b] for m, blk in zip(masks, blocks) if m[b]], 0) for b in range(B)]
+    paths = [[] for _ in range(B)]
+    for rows, block in record:
+        points = _step_points(block) if block.dim() == 2 else block
+        for r, p in zip(rows.tolist(), points.detach().cpu().numpy()):
+            paths[r].append(p)
+    return [np.concatenate(p, 0) for p in paths]
 
 
 def first_order(problem, theta, steps, tol, lr, method, record_every):
