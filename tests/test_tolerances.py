@@ -29,7 +29,6 @@ _objectives
       _log_p_width's results (emptied for every looser run below).
 _landscape
   _CHUNK          batching only: test_landscape checks that chunks give the values of one batch.
-  _SMALL_WORK     the work size that selects one torch thread (0: always one), not an accuracy.
   _RTOL_SINGLE    100 (1000×) gives local_minima's three MSE minima to 1e-9: each polishing fit starts in its basin.
   _MAX_RESTARTS, _OFF_SADDLE  not guarded: no course target was found whose screening start ends at a saddle
       (symmetric mixtures ±1 … ±5, widths 0.5 and 1; MSE, KL both ways, JS, He²: the axis flows end at minima).

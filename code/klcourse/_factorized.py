@@ -9,7 +9,7 @@ steps, without ``torch.optim`` (whose first step imports ``torch._dynamo``, abou
 import torch
 
 from ._closed_forms import _check_gaussian, _mvn_kl
-from ._fit import _threads_for
+from ._fit import _one_thread
 from ._validate import as_common_tensors, check_positive, check_positive_int, check_real_scalar, to_output
 
 
@@ -101,7 +101,7 @@ def minimize_factorized_kl(mean, cov, direction, mean0=None, var0=None, tol=1e-1
         rows = [torch.autograd.grad(grad[i], theta, retain_graph=i < 2 * d - 1)[0] for i in range(2 * d)]
         return value.detach(), grad.detach(), torch.stack(rows).detach()
 
-    with _threads_for(0):  # d×d problems: one thread (a second only waits; MKL wakes it for every factorisation)
+    with _one_thread():  # d×d problems (a second only waits; MKL wakes it for every factorisation)
         theta = torch.cat([mean0, var0.log()]).detach()
         value, grad, hess = value_grad(theta, hessian=True)
         for _ in range(max_iter):

@@ -48,6 +48,11 @@ def _threads_for(work):
         torch.set_num_threads(old)
 
 
+def _one_thread():
+    """One intra-op thread, for work known to be small: tabulating a target, one model, a d×d problem."""
+    return _threads_for(0)
+
+
 @dataclass(frozen=True)
 class FitOptions:
     """Rarely needed settings of :func:`fit_gaussian` and :func:`basins`.
@@ -221,7 +226,7 @@ def _fit_many(target, spec, options, mus, sigmas, parameterization, method, lr, 
     """The fits from every start (mus [B], sigmas [B]) as one batched computation: list of FitResult."""
     device = _check_device(opts.device, target)
     models = list(zip(mus.tolist(), sigmas.tolist()))
-    with _threads_for(0):  # tabulating the target is small work
+    with _one_thread():  # tabulating the target
         ev = _evaluator(target, spec, options, grid, models, opts.dtype, device)
     log = parameterization == "log_sigma"
     problem = Problem(ev.value, spec.maximised, log, opts.dtype, device, _is_smooth(spec, options), ev.spacing, ev.derivatives)
@@ -282,13 +287,31 @@ def _check_fit_arguments(objective, alpha, order, parameterization, method, lr, 
             raise ValueError(f"lr must be a positive number or None; got {lr!r}")
         lr = float(lr)
     steps = _DEFAULT_STEPS if steps is None else check_positive_int(steps, "steps")
+    return spec, objective_options, lr, steps, _check_rtol(rtol), _check_options(options)
+
+
+def _check_objective_kw(objective, kw):
+    """Validate ``objective`` and a public function's ``**kw`` (only alpha= and order=): (Objective, options dict)."""
+    unknown = set(kw) - {"alpha", "order"}
+    if unknown:
+        raise ValueError(f"kw must be alpha= or order=; got {sorted(unknown)}")
+    return _check_objective(objective, kw.get("alpha"), kw.get("order"))
+
+
+def _check_rtol(rtol):
+    """The flow's error per step as a float in (0, 1)."""
     if not 0 < check_real_scalar(rtol, "rtol") < 1:
         raise ValueError(f"rtol must be a number between 0 and 1; got {rtol!r}")
+    return float(rtol)
+
+
+def _check_options(options):
+    """``options`` as a FitOptions (None: the defaults)."""
     if options is None:
-        options = FitOptions()
-    elif not isinstance(options, FitOptions):
+        return FitOptions()
+    if not isinstance(options, FitOptions):
         raise ValueError(f"options must be a FitOptions or None; got {type(options).__name__}")
-    return spec, objective_options, lr, steps, float(rtol), options
+    return options
 
 
 def fit_gaussian(
@@ -461,15 +484,12 @@ def objective_value(target, objective, mu, sigma, grid=None, **kw):
     >>> print(abs(cos.item() - 1 / math.sqrt(2)) < 1e-9)
     True
     """
-    unknown = set(kw) - {"alpha", "order"}
-    if unknown:
-        raise ValueError(f"kw must be alpha= or order=; got {sorted(unknown)}")
-    spec, options = _check_objective(objective, kw.get("alpha"), kw.get("order"))
+    spec, options = _check_objective_kw(objective, kw)
     mu_t = torch.as_tensor(mu, dtype=torch.float64)
     sigma_t = torch.as_tensor(sigma, dtype=torch.float64)
     check_real_scalar(mu_t.detach(), "mu")
     if check_real_scalar(sigma_t.detach(), "sigma") <= 0:
         raise ValueError(f"sigma must be positive; got {sigma!r}")
-    with _threads_for(0):  # one model: small work
+    with _one_thread():  # one model
         ev = _evaluator(target, spec, options, grid, [(mu_t.item(), sigma_t.item())], torch.float64, mu_t.device)
         return ev.value(mu_t.reshape(1, 1), sigma_t.reshape(1, 1), sigma_t.log().reshape(1, 1))[0]

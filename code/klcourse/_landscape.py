@@ -16,8 +16,9 @@ import torch
 from torch.distributions import Distribution
 
 from ._continuous import Grid, _bounds
-from ._fit import _DEFAULT_STEPS, FitOptions, FitResult, _check_device, _fit_many, _threads_for
-from ._objectives import _check_objective, _evaluator, _smallest_scale
+from ._fit import (_DEFAULT_STEPS, FitOptions, FitResult, _check_device, _check_objective_kw, _check_options, _check_rtol,
+                   _fit_many, _one_thread, _threads_for)
+from ._objectives import _evaluator, _smallest_scale
 from ._validate import check_positive_int, check_real_scalar
 
 _CHUNK = 2_000_000  # model log-densities evaluated per batch: rows × grid nodes
@@ -25,7 +26,6 @@ _SAME_MINIMUM = 1e-5  # two fits ended at one minimum if (mu, log sigma) agree t
 _MAX_RESTARTS = 2  # generations of restarts off a saddle per candidate: at most 1 + 2 + 4 fits each
 _RTOL_SINGLE = 0.1  # local_minima's polishing fits use fit_gaussian's default: each starts inside its basin
 _OFF_SADDLE = 0.01  # restarts lie this far either side of a saddle, along its descending direction
-_SMALL_WORK = 0  # tabulating the target on the grid is small work: one torch thread (see _fit._threads_for)
 
 
 class LocalMinimum(NamedTuple):
@@ -110,12 +110,10 @@ def landscape(target, objective, mus, sigmas, grid=None, **kw):
     >>> print(abs(L[1, 1] - objective_value(bimodal_target(), "mse", 2.5, 10.0).item()) < 1e-12)
     True
     """
-    spec, options = _check_objective(objective, kw.pop("alpha", None), kw.pop("order", None))
-    if kw:
-        raise ValueError(f"kw must be alpha= or order=; got {sorted(kw)}")
+    spec, options = _check_objective_kw(objective, kw)
     mus, sigmas = _as_vector(mus, "mus"), _as_sigmas(sigmas, "sigmas")
     models = [(mus.min(), sigmas.max()), (mus.max(), sigmas.max()), (mus.mean(), sigmas.min())]
-    with _threads_for(_SMALL_WORK):
+    with _one_thread():
         ev = _evaluator(target, spec, options, grid, models, torch.float64, torch.device("cpu"))
     return _values(ev, mus, sigmas)
 
@@ -195,10 +193,7 @@ def local_minima(target, objective, mus=None, sigmas=None, grid=None, parameteri
     >>> print(found == local_minima(bimodal_target(), "mse", mus, sigmas))
     True
     """
-    spec, options = _check_objective(objective, kw.get("alpha"), kw.get("order"))
-    unknown = set(kw) - {"alpha", "order"}
-    if unknown:
-        raise ValueError(f"kw must be alpha= or order=; got {sorted(unknown)}")
+    spec, options = _check_objective_kw(objective, kw)
     if mus is None or sigmas is None:
         default_mus, default_sigmas = _default_mesh(target)
         mus = default_mus if mus is None else mus
@@ -209,7 +204,7 @@ def local_minima(target, objective, mus=None, sigmas=None, grid=None, parameteri
         if values.shape != (len(sigmas), len(mus)):
             raise ValueError(f"values must have shape [len(sigmas), len(mus)] = {(len(sigmas), len(mus))}; got {values.shape}")
     models = [(mus.min(), sigmas.max()), (mus.max(), sigmas.max()), (mus.mean(), sigmas.min())]
-    with _threads_for(_SMALL_WORK):
+    with _one_thread():
         ev = _evaluator(target, spec, options, grid, models, torch.float64, torch.device("cpu"))
     grid = ev.grid  # shared by every polishing fit (None for a closed form)
     L = (-1.0 if spec.maximised else 1.0) * (_values(ev, mus, sigmas) if values is None else values)  # [S, M] loss
@@ -366,17 +361,9 @@ def basins(target, objective, mu_starts, sigma_starts, parameterization="log_sig
     sigma -5.0 1.9615
     log_sigma 2.5 10.2333
     """
-    spec, objective_options = _check_objective(objective, kw.get("alpha"), kw.get("order"))
-    unknown = set(kw) - {"alpha", "order"}
-    if unknown:
-        raise ValueError(f"kw must be alpha= or order=; got {sorted(unknown)}")
+    spec, objective_options = _check_objective_kw(objective, kw)
     mu_starts, sigma_starts = _as_vector(mu_starts, "mu_starts"), _as_sigmas(sigma_starts, "sigma_starts")
-    if not 0 < rtol < 1:
-        raise ValueError(f"rtol must be a number between 0 and 1; got {rtol!r}")
-    if options is None:
-        options = FitOptions()
-    elif not isinstance(options, FitOptions):
-        raise ValueError(f"options must be a FitOptions or None; got {type(options).__name__}")
+    rtol, options = _check_rtol(rtol), _check_options(options)
     found = list(minima) if minima is not None else []
     labels = np.full((len(sigma_starts), len(mu_starts)), -1, dtype=int)
     mus, sigmas = np.tile(mu_starts, len(sigma_starts)), np.repeat(sigma_starts, len(mu_starts))  # row-major over [S, M]
@@ -499,10 +486,7 @@ def basin_boundary(target, objective, start, end, parameterization="log_sigma", 
     >>> round(edge.inside.mu, 4), round(edge.outside.mu, 4)
     (-5.0, 2.5)
     """
-    spec, objective_options = _check_objective(objective, kw.get("alpha"), kw.get("order"))
-    unknown = set(kw) - {"alpha", "order"}
-    if unknown:
-        raise ValueError(f"kw must be alpha= or order=; got {sorted(unknown)}")
+    spec, objective_options = _check_objective_kw(objective, kw)
     a, b = _as_start(start, "start"), _as_start(end, "end")
     length = float(np.hypot(*(b - a)))
     if length == 0:
@@ -510,14 +494,9 @@ def basin_boundary(target, objective, start, end, parameterization="log_sigma", 
     if check_real_scalar(xtol, "xtol") <= 0:
         raise ValueError(f"xtol must be a positive number; got {xtol!r}")
     points = check_positive_int(points, "points")
-    if not 0 < check_real_scalar(rtol, "rtol") < 1:
-        raise ValueError(f"rtol must be a number between 0 and 1; got {rtol!r}")
-    if options is None:
-        options = FitOptions()
-    elif not isinstance(options, FitOptions):
-        raise ValueError(f"options must be a FitOptions or None; got {type(options).__name__}")
+    rtol, options = _check_rtol(rtol), _check_options(options)
     if grid is None:  # one default grid for every fit: the one a batch of both ends gets (it covers every start between)
-        with _threads_for(_SMALL_WORK):
+        with _one_thread():
             grid = _evaluator(target, spec, objective_options, None, [tuple(a), tuple(b)], options.dtype,
                               _check_device(options.device, target)).grid
 
