@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch.distributions import Distribution, Normal
 
-from ._flow import Problem, first_order, flow
-from ._flow_one import flow_one
+from ._flow import Problem, flow
+from ._flow_one import first_order, flow_one
 from ._objectives import OBJECTIVES, Objective, _check_objective, _device_of, _evaluator, _is_smooth
 from ._validate import check_positive_int, check_real_scalar
 

@@ -1,9 +1,11 @@
-"""The gradient flow dθ/dt = -∇L(θ), for a batch of starts at once, and the first-order optimisers.
+"""The gradient flow dθ/dt = -∇L(θ), for a batch of starts at once, and the constants of every fitting method.
 
-Used by ``fit_gaussian`` and ``basins``. θ is (mu, log sigma) or (mu, sigma); each row of a
-batch is one start with its own step size, and all rows advance together: every step is one
-batched evaluation of the loss on a 9-point stencil per row, on the device of the tensors.
-The same code runs for one start and for a basin map, on the CPU and on CUDA.
+Used by ``fit_gaussian`` and ``basins``. θ is (mu, log sigma) or (mu, sigma); each row of a batch
+is one start with its own step size, and the rows still moving advance together: every step is
+one batched evaluation of the loss with its gradient and Hessian (exact where the objective gives
+them, else a 9-point stencil per row), on the device of the tensors. One start on the CPU, and
+Adam and gradient descent, run in Python floats in ``_flow_one`` with the same decisions and
+constants.
 """
 
 from __future__ import annotations
@@ -85,9 +87,12 @@ def _stencil_for(theta):
 class Problem:
     """The loss (objective as minimised) as a function of θ [B, 2] in one parameterisation."""
 
-    def __init__(self, value, maximised, log, dtype, device, smooth, spacing, derivatives=None):
+    def __init__(self, value, maximised, log, dtype, device, smooth, spacing, derivatives=None, scalar=None):
         self.value = value
-        self.derivatives = derivatives  # exact (value, gradient, Hessian) for a pointwise objective on a grid, or None
+        # exact (value, gradient, Hessian) in θ for [B, 1] tensors (a pointwise objective on a grid, a closed form), or None
+        self.derivatives = derivatives
+        # the same for one model in Python floats (mu, sigma, log_sigma, log, hessian), or None: see _flow_one
+        self.scalar = scalar
         self.sign = -1.0 if maximised else 1.0
         self.log = log  # θ₁ = log sigma (else sigma)
         self.dtype, self.device = dtype, device
@@ -322,41 +327,3 @@ def _paths(record, B):
         for r, p in zip(rows.tolist(), points.detach().cpu().numpy()):
             paths[r].append(p)
     return [np.concatenate(p, 0) for p in paths]
-
-
-def first_order(problem, theta, steps, tol, lr, method, record_every):
-    """Gradient descent or Adam (Kingma & Ba 2015, Algorithm 1, torch.optim.Adam's defaults) with the exact gradient, one row θ [1, 2].
-
-    Written out rather than calling ``torch.optim`` (whose first step imports torch._dynamo, a
-    second or two). In the sigma parameterisation a step that would make sigma <= 0 is halved
-    until it does not.
-    """
-    th = theta[0].tolist()
-    m, v = [0.0, 0.0], [0.0, 0.0]
-    loss, g, done, path = math.nan, [math.nan, math.nan], 0, []
-    for done in range(steps + 1):
-        lt, gt = problem.value_and_grad(torch.tensor([th], dtype=problem.dtype, device=problem.device))
-        loss, g = lt.item(), gt[0].tolist()
-        if record_every is None or done % record_every == 0:
-            path.append((th[0], th[1], loss))
-        if done == steps or not math.isfinite(loss) or math.hypot(*g) < tol:
-            break
-        if method == "adam":
-            k = done + 1
-            m = [_ADAM_BETA1 * mi + (1 - _ADAM_BETA1) * gi for mi, gi in zip(m, g)]
-            v = [_ADAM_BETA2 * vi + (1 - _ADAM_BETA2) * gi * gi for vi, gi in zip(v, g)]
-            step = [-lr * (mi / (1 - _ADAM_BETA1**k)) / (math.sqrt(vi / (1 - _ADAM_BETA2**k)) + _ADAM_EPS) for mi, vi in zip(m, v)]
-        else:
-            step = [-lr * gi for gi in g]
-        if not all(math.isfinite(d) for d in step):
-            break
-        trial = [th[0] + step[0], th[1] + step[1]]
-        while not (math.isfinite(trial[0]) and math.isfinite(trial[1]) and (problem.log or trial[1] > 0)):
-            step = [0.5 * d for d in step]
-            trial = [th[0] + step[0], th[1] + step[1]]
-        th = trial
-    if (path[-1][0], path[-1][1]) != (th[0], th[1]):
-        path.append((th[0], th[1], loss))
-    theta = torch.tensor([th], dtype=problem.dtype, device=problem.device)
-    h = problem.stencil(theta)[2] if math.isfinite(loss) else torch.full((1, 3), math.nan, dtype=problem.dtype)
-    return theta, torch.tensor([loss]), torch.tensor([g]), h, np.array([done]), [np.array(path, dtype=np.float64)]

@@ -1,9 +1,12 @@
-"""The gradient flow for one start, in Python floats: the batched flow of ``_flow`` step for step, without its per-step tensor overhead.
+"""One start in Python floats: the gradient flow (the batched flow of ``_flow`` step for step), Adam and gradient descent.
 
-Used by ``fit_gaussian`` for a single start on the CPU: a flow takes some 30 steps, and
-the batched flow's hundred-odd tensor operations per step would cost more than the loss
-itself (40 ms instead of a few). The decisions are those of ``_flow.flow`` with the same
-constants (read from ``_flow``); tests/test_fit_speed.py checks that both give the same fits.
+Used by ``fit_gaussian`` for a single start on the CPU and for ``"adam"``/``"gd"``: a flow takes
+some 30 steps and Adam thousands, and a tensor operation costs microseconds even on one number,
+so the batched flow's hundred-odd operations per step would cost more than the loss itself. The
+decisions are those of ``_flow.flow`` with the same constants (read from ``_flow``);
+tests/test_fit_speed.py checks that both give the same fits. Where the objective gives its
+derivatives for one model in floats (``Problem.scalar``: the closed forms for a Normal mixture),
+no tensor is made at all.
 """
 
 from __future__ import annotations
@@ -17,23 +20,35 @@ from . import _flow as F
 
 
 class _Scalar:
-    """A ``_flow.Problem`` seen one start at a time: θ a pair of floats."""
+    """A ``_flow.Problem`` seen one start at a time: θ a pair of floats; loss, gradient and Hessian as floats."""
 
     def __init__(self, problem):
         self.problem, self.smooth, self.eps, self.log = problem, problem.smooth, problem.eps, problem.log
+        self.sign, self.exact = problem.sign, problem.scalar if problem.smooth else None
 
     def _t(self, theta):
         return torch.tensor([theta], dtype=self.problem.dtype, device=self.problem.device)
+
+    def _exact(self, theta, hessian):
+        """Loss, gradient and Hessian (or None) from the objective's own float derivatives."""
+        mu, s = theta
+        value, g, h = self.exact(mu, math.exp(s), s, True, hessian) if self.log else self.exact(mu, s, math.log(s), False, hessian)
+        sign = self.sign
+        return sign * value, (sign * g[0], sign * g[1]), None if h is None else (sign * h[0], sign * h[1], sign * h[2])
 
     def admissible(self, theta):
         ok = math.isfinite(theta[0]) and math.isfinite(theta[1])
         return ok and (theta[1] < F._EXP_CAP if self.log else theta[1] > 0)
 
     def value_and_grad(self, theta):
+        if self.exact is not None:
+            return self._exact(theta, False)[:2]
         loss, g = self.problem.value_and_grad(self._t(theta))
         return loss.item(), g[0].tolist()
 
     def stencil(self, theta):
+        if self.exact is not None:
+            return self._exact(theta, True)
         loss, g, h = self.problem.stencil(self._t(theta))
         return loss.item(), g[0].tolist(), tuple(h[0].tolist())
 
@@ -165,6 +180,47 @@ def flow_one(problem, theta, steps, tol, t0, rtol):
     """``_flow.flow`` for one start θ [1, 2], with the same outputs."""
     path = []
     th, loss, g, h, done = _flow(_Scalar(problem), tuple(theta[0].tolist()), steps, tol, t0, path, rtol)
-    as_t = lambda v: torch.tensor([v], dtype=problem.dtype)  # noqa: E731
-    rows = np.array([(a[0], a[1], b) for a, b in path], dtype=np.float64)
-    return as_t(list(th)), as_t(loss)[0:1], as_t(list(g)), as_t(list(h)), np.array([done]), [rows]
+    return _outputs(problem, th, loss, g, h, done, [(a[0], a[1], b) for a, b in path])
+
+
+def _outputs(problem, theta, loss, g, h, done, path):
+    """One row's result as ``_flow.flow`` returns it: θ [1, 2], loss [1], gradient [1, 2], Hessian [1, 3], steps [1], [path [T, 3]]."""
+    row = lambda v: torch.tensor([list(v)], dtype=problem.dtype)  # noqa: E731
+    return row(theta), row([loss])[0], row(g), row(h), np.array([done]), [np.array(path, dtype=np.float64)]
+
+
+def first_order(problem, theta, steps, tol, lr, method, record_every):
+    """Gradient descent or Adam (Kingma & Ba 2015, Algorithm 1, torch.optim.Adam's defaults) with the exact gradient, one row θ [1, 2].
+
+    Written out rather than calling ``torch.optim`` (whose first step imports torch._dynamo, a
+    second or two). In the sigma parameterisation a step that would make sigma <= 0 is halved
+    until it does not.
+    """
+    view = _Scalar(problem)
+    th = theta[0].tolist()
+    m, v = [0.0, 0.0], [0.0, 0.0]
+    loss, g, done, path = math.nan, [math.nan, math.nan], 0, []
+    for done in range(steps + 1):
+        loss, g = view.value_and_grad(th)
+        if record_every is None or done % record_every == 0:
+            path.append((th[0], th[1], loss))
+        if done == steps or not math.isfinite(loss) or math.hypot(*g) < tol:
+            break
+        if method == "adam":
+            k = done + 1
+            m = [F._ADAM_BETA1 * mi + (1 - F._ADAM_BETA1) * gi for mi, gi in zip(m, g)]
+            v = [F._ADAM_BETA2 * vi + (1 - F._ADAM_BETA2) * gi * gi for vi, gi in zip(v, g)]
+            step = [-lr * (mi / (1 - F._ADAM_BETA1**k)) / (math.sqrt(vi / (1 - F._ADAM_BETA2**k)) + F._ADAM_EPS) for mi, vi in zip(m, v)]
+        else:
+            step = [-lr * gi for gi in g]
+        if not all(math.isfinite(d) for d in step):
+            break
+        trial = [th[0] + step[0], th[1] + step[1]]
+        while not (math.isfinite(trial[0]) and math.isfinite(trial[1]) and (problem.log or trial[1] > 0)):
+            step = [0.5 * d for d in step]
+            trial = [th[0] + step[0], th[1] + step[1]]
+        th = trial
+    if (path[-1][0], path[-1][1]) != (th[0], th[1]):
+        path.append((th[0], th[1], loss))
+    h = view.stencil(th)[2] if math.isfinite(loss) else (math.nan,) * 3
+    return _outputs(problem, th, loss, g, h, done, path)
