@@ -123,11 +123,14 @@ def closed_form(name, p, q, **kw):
     )
 
 
-def _lookup(name, p, q):
-    """The most specific rule for (name, type(p), type(q)), walking both MROs; None if there is none."""
+def _lookup(name, p, q, registry=_REGISTRY):
+    """The most specific rule for (name, type(p), type(q)) in ``registry``, walking both MROs; None if there is none.
+
+    ``q`` may be a type instead of an instance (``_closed_derivatives`` looks up by the model's type).
+    """
     for tp in type(p).__mro__:
-        for tq in type(q).__mro__:
-            fn = _REGISTRY.get((name, tp, tq))
+        for tq in (q if isinstance(q, type) else type(q)).__mro__:
+            fn = registry.get((name, tp, tq))
             if fn is not None:
                 return fn
     return None
@@ -461,6 +464,136 @@ def _mixture_cross_entropy(p, q):
     mean = (w * m).sum()
     var = (w * (s**2 + (m - mean) ** 2)).sum()
     return q.scale.log() + 0.5 * math.log(2 * math.pi) + (var + (mean - q.loc) ** 2) / (2 * q.scale**2)
+
+
+# ----------------------------------------------------------------------------- their exact derivatives in (mu, sigma)
+# What the flow and Adam step with for these three closed forms (``_objectives._closed_derivatives``),
+# looked up by the same type pair as the values. Every term sums g_k = N(mu; m_k, v_k) over P's
+# components, v_k = s_k² + sigma². With a = (mu - m_k)/v_k and u = 1/v_k, the mu-derivatives
+# G_n = ∂ⁿg/∂muⁿ are Hermite polynomials times g (Abramowitz & Stegun 22.7), G_{n+1} = -a G_n - n u G_{n-1}:
+#     G_1 = -a g,   G_2 = (a² - u) g,   G_3 = -a (a² - 3u) g,   G_4 = (a⁴ - 6a²u + 3u²) g,
+# and g solves the heat equation ∂g/∂v = ½ ∂²g/∂mu², so ∂g/∂v = G_2/2, ∂²g/∂mu∂v = G_3/2,
+# ∂²g/∂v² = G_4/4. With D_n = Σ_k w_k G_n and ∂v/∂sigma = 2 sigma, S = ∫ pq = D_0 has
+#     ∂S/∂mu = D_1,  ∂S/∂sigma = sigma D_2,  ∂²S/∂mu² = D_2,  ∂²S/∂mu∂sigma = sigma D_3,
+#     ∂²S/∂sigma² = sigma² D_4 + D_2.
+# Each objective is written in (mu, sigma) from these; ``_in_theta`` carries it to log sigma.
+
+_DERIVATIVES = {}  # (name, type of p, type of q) -> builder(p, dtype, device) -> derivatives(mu, sigma, log_sigma, log, hessian)
+
+
+def _register_closed_derivatives(name, type_p, type_q):
+    """Decorator registering ``builder(p, dtype, device)`` as the exact derivatives of closed form ``name`` for a type pair."""
+
+    def decorator(fn):
+        _DERIVATIVES[(name, type_p, type_q)] = fn
+        return fn
+
+    return decorator
+
+
+def _closed_form_derivatives(name, p, dtype, device):
+    """``derivatives(mu, sigma, log_sigma, log, hessian=True)`` of closed form ``name`` for target p and a Normal model.
+
+    It takes [B, 1] tensors and returns the value [B], the gradient [B, 2] and the Hessian
+    (h00, h01, h11) [B, 3] (None unless ``hessian``) in θ = (mu, log sigma) if ``log`` else
+    (mu, sigma), as ``_objectives._pointwise_derivatives`` does on a grid. Raises
+    ``NotImplementedError`` where no rule is registered or p is not a Normal (mixture).
+    """
+    fn = _lookup(name, p, Normal, _DERIVATIVES)
+    if fn is None:
+        raise NotImplementedError(f"no exact derivatives of {name!r} registered for ({type(p).__name__}, Normal)")
+    return fn(p, dtype, device)
+
+
+def _components_for(p, dtype, device):
+    """(w_k/√(2π), m_k, s_k²) [K] of a Normal (mixture), in the dtype and on the device of the models."""
+    w, m, s = (t.detach().to(device, dtype) for t in _normal_components(p))
+    return w / math.sqrt(2 * math.pi), m, s * s
+
+
+def _overlap_sums(components, mu, sigma, order):
+    """D_n = Σ_k w_k ∂ⁿg_k/∂muⁿ for n = 0, ..., order, g_k = N(mu; m_k, s_k² + sigma²): [B, order + 1] (see above)."""
+    w, m, s2 = components
+    u = 1.0 / (s2 + sigma * sigma)  # [B, K]
+    gap = m - mu  # [B, K]
+    minus_a = gap * u
+    G = [w * torch.exp(-0.5 * gap * minus_a) * u.sqrt()]  # w_k g_k: 0 where it underflows, and so is every G_n
+    G.append(minus_a * G[0])
+    for n in range(1, order):
+        G.append(minus_a * G[n] - (n * u) * G[n - 1])
+    return torch.stack(G, -1).sum(-2)
+
+
+def _in_theta(value, f, h, sigma, log):
+    """(value, gradient [B, 2], Hessian [B, 3] or None) in θ from f = (f_mu, f_sigma) and h = (h_mumu, h_musigma, h_sigmasigma) [B] each.
+
+    In log sigma, ∂/∂log sigma = sigma ∂/∂sigma, ∂²/∂mu∂log sigma = sigma ∂²/∂mu∂sigma and
+    ∂²/∂(log sigma)² = sigma (sigma ∂²/∂sigma² + ∂/∂sigma).
+    """
+    if log:
+        grad = torch.stack([f[0], sigma * f[1]], -1)
+        hess = None if h is None else torch.stack([h[0], sigma * h[1], sigma * (sigma * h[2] + f[1])], -1)
+    else:
+        grad = torch.stack(f, -1)
+        hess = None if h is None else torch.stack(h, -1)
+    return value, grad, hess
+
+
+@_register_closed_derivatives("l2_distance_squared", Normal, Normal)
+@_register_closed_derivatives("l2_distance_squared", MixtureSameFamily, Normal)
+def _mixture_l2_squared_derivatives(p, dtype, device):
+    """∫ (p - q)² = ∫p² - 2S + c/sigma, c = 1/(2√π): f = (-2D_1, -2 sigma D_2 - c/sigma²), h = (-2D_2, -2 sigma D_3, -2(sigma² D_4 + D_2) + 2c/sigma³)."""
+    components = _components_for(p, dtype, device)
+    self_overlap = _mixture_self_overlap(*(t.detach().double().cpu() for t in _normal_components(p))).item()
+    c = 1 / (2 * math.sqrt(math.pi))
+
+    def derivatives(mu, sigma, log_sigma, log, hessian=True):
+        D = _overlap_sums(components, mu, sigma, 4 if hessian else 2).unbind(-1)  # [B] each
+        s = sigma[:, 0]
+        c_s = c / s
+        f = (-2 * D[1], -2 * s * D[2] - c_s / s)
+        h = (-2 * D[2], -2 * s * D[3], -2 * (s * (s * D[4]) + D[2]) + 2 * c_s / (s * s)) if hessian else None
+        return _in_theta(self_overlap - 2 * D[0] + c_s, f, h, s, log)
+
+    return derivatives
+
+
+@_register_closed_derivatives("cosine_similarity", Normal, Normal)
+@_register_closed_derivatives("cosine_similarity", MixtureSameFamily, Normal)
+def _mixture_cosine_derivatives(p, dtype, device):
+    """∫ pq / sqrt(∫p² ∫q²) = S r, r = k sqrt(sigma), k = sqrt(2√π / ∫p²), so r' = r/(2 sigma), r'' = -r/(4 sigma²): the product rule on S."""
+    components = _components_for(p, dtype, device)
+    k = math.sqrt(2 * math.sqrt(math.pi) / _mixture_self_overlap(*(t.detach().double().cpu() for t in _normal_components(p))).item())
+
+    def derivatives(mu, sigma, log_sigma, log, hessian=True):
+        D = _overlap_sums(components, mu, sigma, 4 if hessian else 2).unbind(-1)  # [B] each
+        s = sigma[:, 0]
+        r, half = k * s.sqrt(), 0.5 / s  # r and r'/r
+        f = (D[1] * r, (s * D[2] + D[0] * half) * r)
+        h = (D[2] * r, (s * D[3] + D[1] * half) * r, (s * (s * D[4]) + 2 * D[2] - D[0] * half * half) * r) if hessian else None
+        return _in_theta(D[0] * r, f, h, s, log)
+
+    return derivatives
+
+
+@_register_closed_derivatives("cross_entropy", Normal, Normal)
+@_register_closed_derivatives("cross_entropy", MixtureSameFamily, Normal)
+def _mixture_cross_entropy_derivatives(p, dtype, device):
+    """-E_P[log q] = log sigma + ½ log 2π + Q/(2 sigma²), Q = v_P + (mu - m_P)²: f = (d/sigma², (1 - Q/sigma²)/sigma), h = (1/sigma², -2d/sigma³, (3Q/sigma² - 1)/sigma²), d = mu - m_P."""
+    w, m, s = (t.detach().double().cpu() for t in _normal_components(p))
+    mean = (w * m).sum().item()
+    var = (w * (s**2 + (m - mean) ** 2)).sum().item()
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+
+    def derivatives(mu, sigma, log_sigma, log, hessian=True):
+        s, d = sigma[:, 0], mu[:, 0] - mean
+        iv = 1 / (s * s)
+        ratio = (var + d * d) * iv  # Q/sigma²
+        f = (d * iv, (1 - ratio) / s)
+        h = (iv, -2 * d * iv / s, (3 * ratio - 1) * iv) if hessian else None
+        return _in_theta(log_sigma[:, 0] + half_log_2pi + 0.5 * ratio, f, h, s, log)
+
+    return derivatives
 
 
 _QUANTILE_PRODUCTS = weakref.WeakKeyDictionary()  # p -> c(p), computed once per distribution object
