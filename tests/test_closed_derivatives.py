@@ -82,6 +82,22 @@ def test_far_out_rows_are_finite(objective, log):
         assert g[0, 0].item() == 0.0
 
 
+def test_wide_models_keep_forward_kl_exact_and_every_objective_finite():
+    # forward KL's ∂²/∂(log sigma)² = 2(v_P + (mu - m_P)²)/sigma² must not be the difference of two terms near 1;
+    # at sigma = e^400, sigma² overflows: no inf × 0
+    thetas = torch.tensor([[2.5, math.log(1e7)], [0.0, 400.0]], dtype=torch.float64)
+    _, derivatives = _setup(TARGETS["bimodal"], "forward_kl")
+    _, _, h = _call(derivatives, thetas, log=True)
+    assert h[0, 2].item() == pytest.approx(2 * 57.25 / 1e14, rel=1e-12)
+    assert 0.0 <= h[1, 2].item() < 1e-300
+    for objective in OBJECTIVES:
+        _, derivatives = _setup(TARGETS["bimodal"], objective)
+        for log in (True, False):
+            rows = thetas if log else torch.stack([thetas[:, 0], thetas[:, 1].exp()], -1)
+            v, g, h = _call(derivatives, rows, log)
+            assert torch.isfinite(v).all() and torch.isfinite(g).all() and torch.isfinite(h).all()
+
+
 @pytest.mark.parametrize("objective", OBJECTIVES)
 @pytest.mark.parametrize("log", [True, False], ids=["log_sigma", "sigma"])
 def test_without_the_hessian_it_is_none_and_the_rest_unchanged(objective, log):

@@ -466,17 +466,20 @@ def _mixture_cross_entropy(p, q):
     return q.scale.log() + 0.5 * math.log(2 * math.pi) + (var + (mean - q.loc) ** 2) / (2 * q.scale**2)
 
 
-# ----------------------------------------------------------------------------- their exact derivatives in (mu, sigma)
+# ----------------------------------------------------------------------------- their exact derivatives in (mu, log sigma) or (mu, sigma)
 # What the flow and Adam step with for these three closed forms (``_objectives._closed_derivatives``),
 # looked up by the same type pair as the values. Every term sums g_k = N(mu; m_k, v_k) over P's
 # components, v_k = s_k² + sigma². With a = (mu - m_k)/v_k and u = 1/v_k, the mu-derivatives
 # G_n = ∂ⁿg/∂muⁿ are Hermite polynomials times g (Abramowitz & Stegun 22.7), G_{n+1} = -a G_n - n u G_{n-1}:
 #     G_1 = -a g,   G_2 = (a² - u) g,   G_3 = -a (a² - 3u) g,   G_4 = (a⁴ - 6a²u + 3u²) g,
 # and g solves the heat equation ∂g/∂v = ½ ∂²g/∂mu², so ∂g/∂v = G_2/2, ∂²g/∂mu∂v = G_3/2,
-# ∂²g/∂v² = G_4/4. With D_n = Σ_k w_k G_n and ∂v/∂sigma = 2 sigma, S = ∫ pq = D_0 has
-#     ∂S/∂mu = D_1,  ∂S/∂sigma = sigma D_2,  ∂²S/∂mu² = D_2,  ∂²S/∂mu∂sigma = sigma D_3,
-#     ∂²S/∂sigma² = sigma² D_4 + D_2.
-# Each objective is written in (mu, sigma) from these; ``_in_theta`` carries it to log sigma.
+# ∂²g/∂v² = G_4/4. With D_n = Σ_k w_k G_n and t = log sigma, ∂v/∂t = 2 sigma², S = ∫ pq = D_0 has
+#     ∂S/∂mu = D_1,  ∂S/∂t = sigma² D_2,  ∂²S/∂mu² = D_2,  ∂²S/∂mu∂t = sigma² D_3,
+#     ∂²S/∂t² = sigma⁴ D_4 + 2 sigma² D_2.
+# Each objective is written in (mu, log sigma) from these and carried to sigma by ``_in_theta``
+# (the other way round, forward KL's ∂²/∂t² = 2ρ, small for a wide model, would come out as the
+# difference of two terms near 1). Powers of sigma multiply one at a time: sigma² overflows
+# (sigma > 1e154) where sigma D_n does not.
 
 _DERIVATIVES = {}  # (name, type of p, type of q) -> builder(p, dtype, device) -> derivatives(mu, sigma, log_sigma, log, hessian)
 
@@ -525,24 +528,24 @@ def _overlap_sums(components, mu, sigma, order):
 
 
 def _in_theta(value, f, h, sigma, log):
-    """(value, gradient [B, 2], Hessian [B, 3] or None) in θ from f = (f_mu, f_sigma) and h = (h_mumu, h_musigma, h_sigmasigma) [B] each.
+    """(value, gradient [B, 2], Hessian [B, 3] or None) in θ from f = (f_mu, f_t) and h = (h_mumu, h_mut, h_tt) [B] each, t = log sigma.
 
-    In log sigma, ∂/∂log sigma = sigma ∂/∂sigma, ∂²/∂mu∂log sigma = sigma ∂²/∂mu∂sigma and
-    ∂²/∂(log sigma)² = sigma (sigma ∂²/∂sigma² + ∂/∂sigma).
+    In sigma, ∂/∂sigma = (∂/∂t)/sigma, ∂²/∂mu∂sigma = (∂²/∂mu∂t)/sigma and ∂²/∂sigma² = (∂²/∂t² - ∂/∂t)/sigma²
+    (from ∂/∂t = sigma ∂/∂sigma and ∂²/∂t² = sigma² ∂²/∂sigma² + sigma ∂/∂sigma).
     """
     if log:
-        grad = torch.stack([f[0], sigma * f[1]], -1)
-        hess = None if h is None else torch.stack([h[0], sigma * h[1], sigma * (sigma * h[2] + f[1])], -1)
-    else:
         grad = torch.stack(f, -1)
         hess = None if h is None else torch.stack(h, -1)
+    else:
+        grad = torch.stack([f[0], f[1] / sigma], -1)
+        hess = None if h is None else torch.stack([h[0], h[1] / sigma, (h[2] - f[1]) / sigma / sigma], -1)
     return value, grad, hess
 
 
 @_register_closed_derivatives("l2_distance_squared", Normal, Normal)
 @_register_closed_derivatives("l2_distance_squared", MixtureSameFamily, Normal)
 def _mixture_l2_squared_derivatives(p, dtype, device):
-    """∫ (p - q)² = ∫p² - 2S + c/sigma, c = 1/(2√π): f = (-2D_1, -2 sigma D_2 - c/sigma²), h = (-2D_2, -2 sigma D_3, -2(sigma² D_4 + D_2) + 2c/sigma³)."""
+    """∫ (p - q)² = ∫p² - 2S + c/sigma, c = 1/(2√π): f = (-2D_1, -2σ²D_2 - c/σ), h = (-2D_2, -2σ²D_3, -2(σ⁴D_4 + 2σ²D_2) + c/σ) in (mu, log σ)."""
     components = _components_for(p, dtype, device)
     self_overlap = _mixture_self_overlap(*(t.detach().double().cpu() for t in _normal_components(p))).item()
     c = 1 / (2 * math.sqrt(math.pi))
@@ -550,9 +553,9 @@ def _mixture_l2_squared_derivatives(p, dtype, device):
     def derivatives(mu, sigma, log_sigma, log, hessian=True):
         D = _overlap_sums(components, mu, sigma, 4 if hessian else 2).unbind(-1)  # [B] each
         s = sigma[:, 0]
-        c_s = c / s
-        f = (-2 * D[1], -2 * s * D[2] - c_s / s)
-        h = (-2 * D[2], -2 * s * D[3], -2 * (s * (s * D[4]) + D[2]) + 2 * c_s / (s * s)) if hessian else None
+        c_s, s2_d2 = c / s, s * (s * D[2])
+        f = (-2 * D[1], -2 * s2_d2 - c_s)
+        h = (-2 * D[2], -2 * s * (s * D[3]), -2 * (s * (s * (s * (s * D[4]))) + 2 * s2_d2) + c_s) if hessian else None
         return _in_theta(self_overlap - 2 * D[0] + c_s, f, h, s, log)
 
     return derivatives
@@ -561,16 +564,16 @@ def _mixture_l2_squared_derivatives(p, dtype, device):
 @_register_closed_derivatives("cosine_similarity", Normal, Normal)
 @_register_closed_derivatives("cosine_similarity", MixtureSameFamily, Normal)
 def _mixture_cosine_derivatives(p, dtype, device):
-    """∫ pq / sqrt(∫p² ∫q²) = S r, r = k sqrt(sigma), k = sqrt(2√π / ∫p²), so r' = r/(2 sigma), r'' = -r/(4 sigma²): the product rule on S."""
+    """∫ pq / sqrt(∫p² ∫q²) = S r, r = k sqrt(σ), k = sqrt(2√π / ∫p²): r's derivatives in log σ are r/2 and r/4, then the product rule."""
     components = _components_for(p, dtype, device)
     k = math.sqrt(2 * math.sqrt(math.pi) / _mixture_self_overlap(*(t.detach().double().cpu() for t in _normal_components(p))).item())
 
     def derivatives(mu, sigma, log_sigma, log, hessian=True):
         D = _overlap_sums(components, mu, sigma, 4 if hessian else 2).unbind(-1)  # [B] each
         s = sigma[:, 0]
-        r, half = k * s.sqrt(), 0.5 / s  # r and r'/r
-        f = (D[1] * r, (s * D[2] + D[0] * half) * r)
-        h = (D[2] * r, (s * D[3] + D[1] * half) * r, (s * (s * D[4]) + 2 * D[2] - D[0] * half * half) * r) if hessian else None
+        r, s2_d2 = k * s.sqrt(), s * (s * D[2])
+        f = (D[1] * r, (s2_d2 + 0.5 * D[0]) * r)
+        h = (D[2] * r, (s * (s * D[3]) + 0.5 * D[1]) * r, (s * (s * (s * (s * D[4]))) + 3 * s2_d2 + 0.25 * D[0]) * r) if hessian else None
         return _in_theta(D[0] * r, f, h, s, log)
 
     return derivatives
@@ -579,7 +582,7 @@ def _mixture_cosine_derivatives(p, dtype, device):
 @_register_closed_derivatives("cross_entropy", Normal, Normal)
 @_register_closed_derivatives("cross_entropy", MixtureSameFamily, Normal)
 def _mixture_cross_entropy_derivatives(p, dtype, device):
-    """-E_P[log q] = log sigma + ½ log 2π + Q/(2 sigma²), Q = v_P + (mu - m_P)²: f = (d/sigma², (1 - Q/sigma²)/sigma), h = (1/sigma², -2d/sigma³, (3Q/sigma² - 1)/sigma²), d = mu - m_P."""
+    """-E_P[log q] = log σ + ½ log 2π + ρ/2, ρ = (v_P + (mu - m_P)²)/σ²: f = (d/σ², 1 - ρ), h = (1/σ², -2d/σ², 2ρ) in (mu, log σ), d = mu - m_P."""
     w, m, s = (t.detach().double().cpu() for t in _normal_components(p))
     mean = (w * m).sum().item()
     var = (w * (s**2 + (m - mean) ** 2)).sum().item()
@@ -588,9 +591,9 @@ def _mixture_cross_entropy_derivatives(p, dtype, device):
     def derivatives(mu, sigma, log_sigma, log, hessian=True):
         s, d = sigma[:, 0], mu[:, 0] - mean
         iv = 1 / (s * s)
-        ratio = (var + d * d) * iv  # Q/sigma²
-        f = (d * iv, (1 - ratio) / s)
-        h = (iv, -2 * d * iv / s, (3 * ratio - 1) * iv) if hessian else None
+        ratio = (var + d * d) * iv  # ρ
+        f = (d * iv, 1 - ratio)
+        h = (iv, -2 * d * iv, 2 * ratio) if hessian else None
         return _in_theta(log_sigma[:, 0] + half_log_2pi + 0.5 * ratio, f, h, s, log)
 
     return derivatives
