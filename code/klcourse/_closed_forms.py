@@ -508,23 +508,26 @@ def _closed_form_derivatives(name, p, dtype, device):
     return fn(p, dtype, device)
 
 
-def _components_for(p, dtype, device):
-    """(w_k/√(2π), m_k, s_k²) [K] of a Normal (mixture), in the dtype and on the device of the models."""
+def _components_for(p, dtype, device, scale):
+    """(scale w_k/√(2π), m_k, s_k²) [K] of a Normal (mixture), in the dtype and on the device of the models.
+
+    With the weights scaled, ``_overlap_sums`` gives the derivatives of scale × S directly (one op fewer per term).
+    """
     w, m, s = (t.detach().to(device, dtype) for t in _normal_components(p))
-    return w / math.sqrt(2 * math.pi), m, s * s
+    return w * (scale / math.sqrt(2 * math.pi)), m, s * s
 
 
 def _overlap_sums(components, mu, sigma, order):
     """D_n = Σ_k w_k ∂ⁿg_k/∂muⁿ for n = 0, ..., order, g_k = N(mu; m_k, s_k² + sigma²): [B, order + 1] (see above)."""
     w, m, s2 = components
-    u = 1.0 / (s2 + sigma * sigma)  # [B, K]
+    u = torch.addcmul(s2, sigma, sigma).reciprocal()  # 1/v [B, K]
     gap = m - mu  # [B, K]
     minus_a = gap * u
-    G = [w * torch.exp(-0.5 * gap * minus_a) * u.sqrt()]  # w_k g_k: 0 where it underflows, and so is every G_n
+    G = [torch.exp(gap * minus_a * -0.5) * u.sqrt()]  # √(2π) g_k: 0 where it underflows, and so is every G_n
     G.append(minus_a * G[0])
     for n in range(1, order):
-        G.append(minus_a * G[n] - (n * u) * G[n - 1])
-    return torch.stack(G, -1).sum(-2)
+        G.append(torch.addcmul(minus_a * G[n], u, G[n - 1], value=-n))  # -a G_n - n u G_{n-1}
+    return torch.stack(G, -2) @ w  # [B, order + 1, K] @ [K]
 
 
 def _in_theta(value, f, h, sigma, log):
@@ -545,18 +548,18 @@ def _in_theta(value, f, h, sigma, log):
 @_register_closed_derivatives("l2_distance_squared", Normal, Normal)
 @_register_closed_derivatives("l2_distance_squared", MixtureSameFamily, Normal)
 def _mixture_l2_squared_derivatives(p, dtype, device):
-    """∫ (p - q)² = ∫p² - 2S + c/sigma, c = 1/(2√π): f = (-2D_1, -2σ²D_2 - c/σ), h = (-2D_2, -2σ²D_3, -2(σ⁴D_4 + 2σ²D_2) + c/σ) in (mu, log σ)."""
-    components = _components_for(p, dtype, device)
+    """∫ (p - q)² = ∫p² - 2S + c/σ, c = 1/(2√π): with D_n the sums of -2S, f = (D_1, σ²D_2 - c/σ), h = (D_2, σ²D_3, σ⁴D_4 + 2σ²D_2 + c/σ) in (mu, log σ)."""
+    components = _components_for(p, dtype, device, -2.0)
     self_overlap = _mixture_self_overlap(*(t.detach().double().cpu() for t in _normal_components(p))).item()
     c = 1 / (2 * math.sqrt(math.pi))
 
     def derivatives(mu, sigma, log_sigma, log, hessian=True):
-        D = _overlap_sums(components, mu, sigma, 4 if hessian else 2).unbind(-1)  # [B] each
+        D = _overlap_sums(components, mu, sigma, 4 if hessian else 2).unbind(-1)  # [B] each, of -2S
         s = sigma[:, 0]
         c_s, s2_d2 = c / s, s * (s * D[2])
-        f = (-2 * D[1], -2 * s2_d2 - c_s)
-        h = (-2 * D[2], -2 * s * (s * D[3]), -2 * (s * (s * (s * (s * D[4]))) + 2 * s2_d2) + c_s) if hessian else None
-        return _in_theta(self_overlap - 2 * D[0] + c_s, f, h, s, log)
+        f = (D[1], s2_d2 - c_s)
+        h = (D[2], s * (s * D[3]), s * (s * (s * (s * D[4]))) + 2 * s2_d2 + c_s) if hessian else None
+        return _in_theta(self_overlap + D[0] + c_s, f, h, s, log)
 
     return derivatives
 
@@ -564,14 +567,14 @@ def _mixture_l2_squared_derivatives(p, dtype, device):
 @_register_closed_derivatives("cosine_similarity", Normal, Normal)
 @_register_closed_derivatives("cosine_similarity", MixtureSameFamily, Normal)
 def _mixture_cosine_derivatives(p, dtype, device):
-    """∫ pq / sqrt(∫p² ∫q²) = S r, r = k sqrt(σ), k = sqrt(2√π / ∫p²): r's derivatives in log σ are r/2 and r/4, then the product rule."""
-    components = _components_for(p, dtype, device)
+    """∫ pq / sqrt(∫p² ∫q²) = kS r, r = sqrt(σ), k = sqrt(2√π / ∫p²): r's derivatives in log σ are r/2 and r/4, then the product rule."""
     k = math.sqrt(2 * math.sqrt(math.pi) / _mixture_self_overlap(*(t.detach().double().cpu() for t in _normal_components(p))).item())
+    components = _components_for(p, dtype, device, k)
 
     def derivatives(mu, sigma, log_sigma, log, hessian=True):
-        D = _overlap_sums(components, mu, sigma, 4 if hessian else 2).unbind(-1)  # [B] each
+        D = _overlap_sums(components, mu, sigma, 4 if hessian else 2).unbind(-1)  # [B] each, of kS
         s = sigma[:, 0]
-        r, s2_d2 = k * s.sqrt(), s * (s * D[2])
+        r, s2_d2 = s.sqrt(), s * (s * D[2])
         f = (D[1] * r, (s2_d2 + 0.5 * D[0]) * r)
         h = (D[2] * r, (s * (s * D[3]) + 0.5 * D[1]) * r, (s * (s * (s * (s * D[4]))) + 3 * s2_d2 + 0.25 * D[0]) * r) if hessian else None
         return _in_theta(D[0] * r, f, h, s, log)
