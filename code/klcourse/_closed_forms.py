@@ -466,7 +466,7 @@ def _mixture_cross_entropy(p, q):
     return q.scale.log() + 0.5 * math.log(2 * math.pi) + (var + (mean - q.loc) ** 2) / (2 * q.scale**2)
 
 
-# ----------------------------------------------------------------------------- their exact derivatives in (mu, log sigma) or (mu, sigma)
+# ----------------------------------------------------------------------------- their exact derivatives in (mu, log sigma) and (mu, sigma)
 # What the flow and Adam step with for these three closed forms (``_objectives._closed_derivatives``),
 # looked up by the same type pair as the values. Every term sums g_k = N(mu; m_k, v_k) over P's
 # components, v_k = s_k² + sigma². With a = (mu - m_k)/v_k and u = 1/v_k, the mu-derivatives
@@ -477,9 +477,9 @@ def _mixture_cross_entropy(p, q):
 #     ∂S/∂mu = D_1,  ∂S/∂t = sigma² D_2,  ∂²S/∂mu² = D_2,  ∂²S/∂mu∂t = sigma² D_3,
 #     ∂²S/∂t² = sigma⁴ D_4 + 2 sigma² D_2.
 # Each objective is written in (mu, log sigma) from these and carried to sigma by ``_in_theta``
-# (the other way round, forward KL's ∂²/∂t² = 2ρ, small for a wide model, would come out as the
-# difference of two terms near 1). Powers of sigma multiply one at a time: sigma² overflows
-# (sigma > 1e154) where sigma D_n does not.
+# (the other way round, forward KL's ∂²/∂t², small for a wide model, would come out as the
+# difference of two terms near 1). Powers of sigma multiply and divide one at a time: sigma²
+# overflows (sigma > 1e154) or underflows (sigma < 1e-162) where sigma D_n and d/sigma do not.
 
 _DERIVATIVES = {}  # (name, type of p, type of q) -> builder(p, dtype, device) -> derivatives(mu, sigma, log_sigma, log, hessian)
 
@@ -517,6 +517,11 @@ def _components_for(p, dtype, device, scale):
     return w * (scale / math.sqrt(2 * math.pi)), m, s * s
 
 
+def _self_overlap(p):
+    """∫p² of a Normal (mixture), in float64."""
+    return _mixture_self_overlap(*(t.detach().double().cpu() for t in _normal_components(p))).item()
+
+
 def _overlap_sums(components, mu, sigma, order):
     """D_n = Σ_k w_k ∂ⁿg_k/∂muⁿ for n = 0, ..., order, g_k = N(mu; m_k, s_k² + sigma²): [B, order + 1] (see above)."""
     w, m, s2 = components
@@ -531,10 +536,11 @@ def _overlap_sums(components, mu, sigma, order):
 
 
 def _in_theta(value, f, h, sigma, log):
-    """(value, gradient [B, 2], Hessian [B, 3] or None) in θ from f = (f_mu, f_t) and h = (h_mumu, h_mut, h_tt) [B] each, t = log sigma.
+    """(value, gradient [B, 2], Hessian [B, 3] or None) in θ from derivatives in (mu, t = log sigma), [B] each.
 
-    In sigma, ∂/∂sigma = (∂/∂t)/sigma, ∂²/∂mu∂sigma = (∂²/∂mu∂t)/sigma and ∂²/∂sigma² = (∂²/∂t² - ∂/∂t)/sigma²
-    (from ∂/∂t = sigma ∂/∂sigma and ∂²/∂t² = sigma² ∂²/∂sigma² + sigma ∂/∂sigma).
+    f = (f_mu, f_t) and h = (h_mumu, h_mut, h_tt). In sigma, ∂/∂sigma = (∂/∂t)/sigma,
+    ∂²/∂mu∂sigma = (∂²/∂mu∂t)/sigma and ∂²/∂sigma² = (∂²/∂t² - ∂/∂t)/sigma² (from ∂/∂t = sigma ∂/∂sigma
+    and ∂²/∂t² = sigma² ∂²/∂sigma² + sigma ∂/∂sigma).
     """
     if log:
         grad = torch.stack(f, -1)
@@ -548,9 +554,10 @@ def _in_theta(value, f, h, sigma, log):
 @_register_closed_derivatives("l2_distance_squared", Normal, Normal)
 @_register_closed_derivatives("l2_distance_squared", MixtureSameFamily, Normal)
 def _mixture_l2_squared_derivatives(p, dtype, device):
-    """∫ (p - q)² = ∫p² - 2S + c/σ, c = 1/(2√π): with D_n the sums of -2S, f = (D_1, σ²D_2 - c/σ), h = (D_2, σ²D_3, σ⁴D_4 + 2σ²D_2 + c/σ) in (mu, log σ)."""
+    """∫ (p - q)² = ∫p² - 2S + c/σ, c = 1/(2√π); with D_n the sums of -2S, in (mu, log σ):
+    f = (D_1, σ²D_2 - c/σ), h = (D_2, σ²D_3, σ⁴D_4 + 2σ²D_2 + c/σ)."""
     components = _components_for(p, dtype, device, -2.0)
-    self_overlap = _mixture_self_overlap(*(t.detach().double().cpu() for t in _normal_components(p))).item()
+    self_overlap = _self_overlap(p)
     c = 1 / (2 * math.sqrt(math.pi))
 
     def derivatives(mu, sigma, log_sigma, log, hessian=True):
@@ -567,8 +574,9 @@ def _mixture_l2_squared_derivatives(p, dtype, device):
 @_register_closed_derivatives("cosine_similarity", Normal, Normal)
 @_register_closed_derivatives("cosine_similarity", MixtureSameFamily, Normal)
 def _mixture_cosine_derivatives(p, dtype, device):
-    """∫ pq / sqrt(∫p² ∫q²) = kS r, r = sqrt(σ), k = sqrt(2√π / ∫p²): r's derivatives in log σ are r/2 and r/4, then the product rule."""
-    k = math.sqrt(2 * math.sqrt(math.pi) / _mixture_self_overlap(*(t.detach().double().cpu() for t in _normal_components(p))).item())
+    """∫ pq / sqrt(∫p² ∫q²) = kS r, r = sqrt(σ), k = sqrt(2√π / ∫p²); with D_n the sums of kS, in (mu, log σ)
+    r's derivatives are r/2 and r/4: f = (D_1 r, (σ²D_2 + D_0/2) r), h = (D_2 r, (σ²D_3 + D_1/2) r, (σ⁴D_4 + 3σ²D_2 + D_0/4) r)."""
+    k = math.sqrt(2 * math.sqrt(math.pi) / _self_overlap(p))
     components = _components_for(p, dtype, device, k)
 
     def derivatives(mu, sigma, log_sigma, log, hessian=True):
@@ -576,7 +584,9 @@ def _mixture_cosine_derivatives(p, dtype, device):
         s = sigma[:, 0]
         r, s2_d2 = s.sqrt(), s * (s * D[2])
         f = (D[1] * r, (s2_d2 + 0.5 * D[0]) * r)
-        h = (D[2] * r, (s * (s * D[3]) + 0.5 * D[1]) * r, (s * (s * (s * (s * D[4]))) + 3 * s2_d2 + 0.25 * D[0]) * r) if hessian else None
+        h = None
+        if hessian:
+            h = (D[2] * r, (s * (s * D[3]) + 0.5 * D[1]) * r, (s * (s * (s * (s * D[4]))) + 3 * s2_d2 + 0.25 * D[0]) * r)
         return _in_theta(D[0] * r, f, h, s, log)
 
     return derivatives
@@ -585,7 +595,8 @@ def _mixture_cosine_derivatives(p, dtype, device):
 @_register_closed_derivatives("cross_entropy", Normal, Normal)
 @_register_closed_derivatives("cross_entropy", MixtureSameFamily, Normal)
 def _mixture_cross_entropy_derivatives(p, dtype, device):
-    """-E_P[log q] = log σ + ½ log 2π + ρ/2, ρ = (v_P + (mu - m_P)²)/σ²: f = (d/σ², 1 - ρ), h = (1/σ², -2d/σ², 2ρ) in (mu, log σ), d = mu - m_P."""
+    """-E_P[log q] = log σ + ½ log 2π + ρ/2, ρ = (v_P + d²)/σ², d = mu - m_P; in (mu, log σ):
+    f = (d/σ², 1 - ρ), h = (1/σ², -2d/σ², 2ρ)."""
     w, m, s = (t.detach().double().cpu() for t in _normal_components(p))
     mean = (w * m).sum().item()
     var = (w * (s**2 + (m - mean) ** 2)).sum().item()
@@ -593,10 +604,9 @@ def _mixture_cross_entropy_derivatives(p, dtype, device):
 
     def derivatives(mu, sigma, log_sigma, log, hessian=True):
         s, d = sigma[:, 0], mu[:, 0] - mean
-        iv = 1 / (s * s)
-        ratio = (var + d * d) * iv  # ρ
-        f = (d * iv, 1 - ratio)
-        h = (iv, -2 * d * iv, 2 * ratio) if hessian else None
+        d_s2, ratio = d / s / s, (var + d * d) / s / s  # d/σ², ρ
+        f = (d_s2, 1 - ratio)
+        h = (1 / s / s, -2 * d_s2, 2 * ratio) if hessian else None
         return _in_theta(log_sigma[:, 0] + half_log_2pi + 0.5 * ratio, f, h, s, log)
 
     return derivatives

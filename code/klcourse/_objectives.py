@@ -520,7 +520,7 @@ def _closed_value(spec, target, options, dtype, device):
 
 
 def _closed_derivatives(spec, target, options, dtype, device):
-    """The closed form's exact derivatives (the contract of ``_pointwise_derivatives``), or None where it has none for this target."""
+    """The closed form's exact derivatives (contract of ``_pointwise_derivatives``), or None where it has none for the target."""
     if spec.closed_derivatives is None:
         return None
     try:
