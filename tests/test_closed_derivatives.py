@@ -25,9 +25,10 @@ OBJECTIVES = ["mse", "cosine", "forward_kl"]
 MODELS = [(-5.2, 0.9), (2.5, 7.5), (0.3, 0.4), (11.0, 3.0), (60.0, 0.3)]
 
 
-def _setup(target, objective, dtype=torch.float64):
+def _setup(target, objective, dtype=torch.float64, scalar=False):
     spec, options = _check_objective(objective, None, None)
-    return _closed_value(spec, target, options, dtype, CPU), _closed_derivatives(spec, target, options, dtype, CPU)
+    derivatives, one = _closed_derivatives(spec, target, options, dtype, CPU)
+    return _closed_value(spec, target, options, dtype, CPU), one if scalar else derivatives
 
 
 def _call(derivatives, thetas, log, **kw):
@@ -112,6 +113,34 @@ def test_without_the_hessian_it_is_none_and_the_rest_unchanged(objective, log):
     assert torch.equal(v0, v) and torch.equal(g0, g)
 
 
+def _finite_scale(row):
+    """1e-13 of the largest finite entry: the absolute tolerance for entries near 0 (an inf entry must match exactly)."""
+    finite = row[torch.isfinite(row)]
+    return 1e-13 * (finite.abs().max().item() if finite.numel() else 0.0) + 1e-300
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("log", [True, False], ids=["log_sigma", "sigma"])
+def test_one_model_in_floats_gives_the_tensor_rows(target, objective, log):
+    # the same math on Python floats, for a one-start fit without tensors
+    _, derivatives = _setup(TARGETS[target], objective)
+    _, scalar = _setup(TARGETS[target], objective, scalar=True)
+    models = MODELS + [(2.5, 1e-200), (0.0, math.exp(400.0))]
+    thetas = _thetas(models, log)
+    for hessian in (True, False):
+        v, g, h = _call(derivatives, thetas, log, hessian=hessian)
+        for b, (mu, sigma) in enumerate(models):
+            sv, sg, sh = scalar(mu, sigma, math.log(sigma), log, hessian)
+            assert isinstance(sv, float) and len(sg) == 2 and all(isinstance(x, float) for x in sg)
+            assert sv == pytest.approx(v[b].item(), rel=1e-13, abs=1e-300)
+            assert sg == pytest.approx(g[b].tolist(), rel=1e-13, abs=_finite_scale(g[b]))
+            if hessian:
+                assert len(sh) == 3 and sh == pytest.approx(h[b].tolist(), rel=1e-13, abs=_finite_scale(h[b]))
+            else:
+                assert sh is None
+
+
 def test_cosine_gives_the_similarity_and_the_flow_maximises_it():
     target = TARGETS["bimodal"]
     _, derivatives = _setup(target, "cosine")
@@ -161,11 +190,11 @@ def test_other_targets_and_objectives_have_no_closed_derivatives():
         _closed_form_derivatives("hellinger", TARGETS["normal"], torch.float64, CPU)
     for objective in OBJECTIVES:
         spec, options = _check_objective(objective, None, None)
-        assert _closed_derivatives(spec, laplaces, options, torch.float64, CPU) is None
+        assert _closed_derivatives(spec, laplaces, options, torch.float64, CPU) == (None, None)
     # hellinger has a closed form for a Normal target but no exact derivatives: the flow differences it
     spec, options = _check_objective("hellinger", None, None)
     ev = _evaluator(TARGETS["normal"], spec, options, None, [(0.0, 1.0)], torch.float64, CPU)
-    assert ev.grid is None and ev.derivatives is None
+    assert ev.grid is None and ev.derivatives is None and ev.scalar is None
     spec, options = _check_objective("mse", None, None)
     ev = _evaluator(TARGETS["normal"], spec, options, None, [(0.0, 1.0)], torch.float64, CPU)
-    assert ev.grid is None and ev.derivatives is not None
+    assert ev.grid is None and ev.derivatives is not None and ev.scalar is not None

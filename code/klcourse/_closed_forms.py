@@ -476,12 +476,12 @@ def _mixture_cross_entropy(p, q):
 # ∂²g/∂v² = G_4/4. With D_n = Σ_k w_k G_n and t = log sigma, ∂v/∂t = 2 sigma², S = ∫ pq = D_0 has
 #     ∂S/∂mu = D_1,  ∂S/∂t = sigma² D_2,  ∂²S/∂mu² = D_2,  ∂²S/∂mu∂t = sigma² D_3,
 #     ∂²S/∂t² = sigma⁴ D_4 + 2 sigma² D_2.
-# Each objective is written in (mu, log sigma) from these and carried to sigma by ``_in_theta``
+# Each objective is written in (mu, log sigma) from these and carried to sigma by ``_to_sigma``
 # (the other way round, forward KL's ∂²/∂t², small for a wide model, would come out as the
 # difference of two terms near 1). Powers of sigma multiply and divide one at a time: sigma²
 # overflows (sigma > 1e154) or underflows (sigma < 1e-162) where sigma D_n and d/sigma do not.
 
-_DERIVATIVES = {}  # (name, type of p, type of q) -> builder(p, dtype, device) -> derivatives(mu, sigma, log_sigma, log, hessian)
+_DERIVATIVES = {}  # (name, type of p, type of q) -> builder(p, dtype, device) -> (derivatives, scalar)
 
 
 def _register_closed_derivatives(name, type_p, type_q):
@@ -495,12 +495,13 @@ def _register_closed_derivatives(name, type_p, type_q):
 
 
 def _closed_form_derivatives(name, p, dtype, device):
-    """``derivatives(mu, sigma, log_sigma, log, hessian=True)`` of closed form ``name`` for target p and a Normal model.
+    """(derivatives, scalar): the exact derivatives of closed form ``name`` for target p and a Normal model.
 
-    It takes [B, 1] tensors and returns the value [B], the gradient [B, 2] and the Hessian
-    (h00, h01, h11) [B, 3] (None unless ``hessian``) in θ = (mu, log sigma) if ``log`` else
-    (mu, sigma), as ``_objectives._pointwise_derivatives`` does on a grid. Raises
-    ``NotImplementedError`` where no rule is registered or p is not a Normal (mixture).
+    ``derivatives(mu, sigma, log_sigma, log, hessian=True)`` takes [B, 1] tensors and returns the
+    value [B], the gradient [B, 2] and the Hessian (h00, h01, h11) [B, 3] (None unless ``hessian``)
+    in θ = (mu, log sigma) if ``log`` else (mu, sigma), as ``_objectives._pointwise_derivatives``
+    does on a grid; ``scalar`` does the same for one model in Python floats (see ``_both_ways``).
+    Raises ``NotImplementedError`` where no rule is registered or p is not a Normal (mixture).
     """
     fn = _lookup(name, p, Normal, _DERIVATIVES)
     if fn is None:
@@ -535,20 +536,67 @@ def _overlap_sums(components, mu, sigma, order):
     return torch.stack(G, -2) @ w  # [B, order + 1, K] @ [K]
 
 
-def _in_theta(value, f, h, sigma, log):
-    """(value, gradient [B, 2], Hessian [B, 3] or None) in θ from derivatives in (mu, t = log sigma), [B] each.
+def _overlap_sums_floats(components, mu, sigma, order):
+    """The D_n of ``_overlap_sums`` for one model in Python floats (components as tuples of floats): a list of order + 1."""
+    D = [0.0] * (order + 1)
+    ss = sigma * sigma
+    for w, m, s2 in zip(*components):
+        u = 1.0 / (s2 + ss)
+        gap = m - mu
+        minus_a = gap * u
+        prev, cur = 0.0, w * math.exp(-0.5 * gap * minus_a) * math.sqrt(u)  # w g_k
+        D[0] += cur
+        for n in range(order):
+            prev, cur = cur, minus_a * cur - n * u * prev  # -a G_n - n u G_{n-1}
+            D[n + 1] += cur
+    return D
 
-    f = (f_mu, f_t) and h = (h_mumu, h_mut, h_tt). In sigma, ∂/∂sigma = (∂/∂t)/sigma,
-    ∂²/∂mu∂sigma = (∂²/∂mu∂t)/sigma and ∂²/∂sigma² = (∂²/∂t² - ∂/∂t)/sigma² (from ∂/∂t = sigma ∂/∂sigma
-    and ∂²/∂t² = sigma² ∂²/∂sigma² + sigma ∂/∂sigma).
+
+def _to_sigma(f, h, sigma):
+    """Derivatives in (mu, t = log sigma), f = (f_mu, f_t) and h = (h_mumu, h_mut, h_tt) or None, carried to (mu, sigma).
+
+    ∂/∂sigma = (∂/∂t)/sigma, ∂²/∂mu∂sigma = (∂²/∂mu∂t)/sigma and ∂²/∂sigma² = (∂²/∂t² - ∂/∂t)/sigma² (from
+    ∂/∂t = sigma ∂/∂sigma and ∂²/∂t² = sigma² ∂²/∂sigma² + sigma ∂/∂sigma). Tensors [B] or floats alike.
     """
-    if log:
-        grad = torch.stack(f, -1)
-        hess = None if h is None else torch.stack(h, -1)
-    else:
-        grad = torch.stack([f[0], f[1] / sigma], -1)
-        hess = None if h is None else torch.stack([h[0], h[1] / sigma, (h[2] - f[1]) / sigma / sigma], -1)
-    return value, grad, hess
+    return (f[0], f[1] / sigma), None if h is None else (h[0], h[1] / sigma, (h[2] - f[1]) / sigma / sigma)
+
+
+def _both_ways(compose):
+    """(derivatives, scalar) from ``compose(mu, sigma, log_sigma, hessian)`` → (value, f, h) in (mu, log sigma).
+
+    ``compose`` takes tensors [B, 1] or floats alike; ``derivatives(mu, sigma, log_sigma, log, hessian=True)``
+    takes [B, 1] tensors and returns the value [B], gradient [B, 2] and Hessian (h00, h01, h11) [B, 3] (None
+    unless ``hessian``) in θ = (mu, log sigma) if ``log`` else (mu, sigma); ``scalar`` takes and returns floats
+    (tuples for the gradient and Hessian), for one model without a tensor.
+    """
+
+    def derivatives(mu, sigma, log_sigma, log, hessian=True):
+        value, f, h = compose(mu, sigma, log_sigma, hessian)  # [B, 1] each
+        if not log:
+            f, h = _to_sigma(f, h, sigma)
+        return value[:, 0], torch.cat(f, -1), None if h is None else torch.cat(h, -1)
+
+    def scalar(mu, sigma, log_sigma, log, hessian=True):
+        value, f, h = compose(mu, sigma, log_sigma, hessian)
+        return (value, f, h) if log else (value, *_to_sigma(f, h, sigma))
+
+    return derivatives, scalar
+
+
+def _of_overlap_sums(p, scale, dtype, device, compose):
+    """``_both_ways`` for ``compose(D, sigma, hessian)`` of the overlap sums D_n of scale × S (tensors [B, 1] or floats)."""
+    tensors = _components_for(p, dtype, device, scale)
+    floats = tuple(tuple(t.tolist()) for t in _components_for(p, torch.float64, torch.device("cpu"), scale))
+
+    def by_tensors_or_floats(mu, sigma, log_sigma, hessian):
+        order = 4 if hessian else 2
+        if isinstance(sigma, torch.Tensor):
+            D = _overlap_sums(tensors, mu, sigma, order).split(1, -1)  # [B, 1] each
+        else:
+            D = _overlap_sums_floats(floats, mu, sigma, order)
+        return compose(D, sigma, hessian)
+
+    return _both_ways(by_tensors_or_floats)
 
 
 @_register_closed_derivatives("l2_distance_squared", Normal, Normal)
@@ -556,19 +604,14 @@ def _in_theta(value, f, h, sigma, log):
 def _mixture_l2_squared_derivatives(p, dtype, device):
     """∫ (p - q)² = ∫p² - 2S + c/σ, c = 1/(2√π); with D_n the sums of -2S, in (mu, log σ):
     f = (D_1, σ²D_2 - c/σ), h = (D_2, σ²D_3, σ⁴D_4 + 2σ²D_2 + c/σ)."""
-    components = _components_for(p, dtype, device, -2.0)
-    self_overlap = _self_overlap(p)
-    c = 1 / (2 * math.sqrt(math.pi))
+    self_overlap, c = _self_overlap(p), 1 / (2 * math.sqrt(math.pi))
 
-    def derivatives(mu, sigma, log_sigma, log, hessian=True):
-        D = _overlap_sums(components, mu, sigma, 4 if hessian else 2).unbind(-1)  # [B] each, of -2S
-        s = sigma[:, 0]
+    def compose(D, s, hessian):
         c_s, s2_d2 = c / s, s * (s * D[2])
-        f = (D[1], s2_d2 - c_s)
         h = (D[2], s * (s * D[3]), s * (s * (s * (s * D[4]))) + 2 * s2_d2 + c_s) if hessian else None
-        return _in_theta(self_overlap + D[0] + c_s, f, h, s, log)
+        return self_overlap + D[0] + c_s, (D[1], s2_d2 - c_s), h
 
-    return derivatives
+    return _of_overlap_sums(p, -2.0, dtype, device, compose)
 
 
 @_register_closed_derivatives("cosine_similarity", Normal, Normal)
@@ -576,20 +619,15 @@ def _mixture_l2_squared_derivatives(p, dtype, device):
 def _mixture_cosine_derivatives(p, dtype, device):
     """∫ pq / sqrt(∫p² ∫q²) = kS r, r = sqrt(σ), k = sqrt(2√π / ∫p²); with D_n the sums of kS, in (mu, log σ)
     r's derivatives are r/2 and r/4: f = (D_1 r, (σ²D_2 + D_0/2) r), h = (D_2 r, (σ²D_3 + D_1/2) r, (σ⁴D_4 + 3σ²D_2 + D_0/4) r)."""
-    k = math.sqrt(2 * math.sqrt(math.pi) / _self_overlap(p))
-    components = _components_for(p, dtype, device, k)
 
-    def derivatives(mu, sigma, log_sigma, log, hessian=True):
-        D = _overlap_sums(components, mu, sigma, 4 if hessian else 2).unbind(-1)  # [B] each, of kS
-        s = sigma[:, 0]
-        r, s2_d2 = s.sqrt(), s * (s * D[2])
-        f = (D[1] * r, (s2_d2 + 0.5 * D[0]) * r)
+    def compose(D, s, hessian):
+        r, s2_d2 = s**0.5, s * (s * D[2])
         h = None
         if hessian:
             h = (D[2] * r, (s * (s * D[3]) + 0.5 * D[1]) * r, (s * (s * (s * (s * D[4]))) + 3 * s2_d2 + 0.25 * D[0]) * r)
-        return _in_theta(D[0] * r, f, h, s, log)
+        return D[0] * r, (D[1] * r, (s2_d2 + 0.5 * D[0]) * r), h
 
-    return derivatives
+    return _of_overlap_sums(p, math.sqrt(2 * math.sqrt(math.pi) / _self_overlap(p)), dtype, device, compose)
 
 
 @_register_closed_derivatives("cross_entropy", Normal, Normal)
@@ -602,14 +640,13 @@ def _mixture_cross_entropy_derivatives(p, dtype, device):
     var = (w * (s**2 + (m - mean) ** 2)).sum().item()
     half_log_2pi = 0.5 * math.log(2 * math.pi)
 
-    def derivatives(mu, sigma, log_sigma, log, hessian=True):
-        s, d = sigma[:, 0], mu[:, 0] - mean
+    def compose(mu, s, log_sigma, hessian):
+        d = mu - mean
         d_s2, ratio = d / s / s, (var + d * d) / s / s  # d/σ², ρ
-        f = (d_s2, 1 - ratio)
         h = (1 / s / s, -2 * d_s2, 2 * ratio) if hessian else None
-        return _in_theta(log_sigma[:, 0] + half_log_2pi + 0.5 * ratio, f, h, s, log)
+        return log_sigma + half_log_2pi + 0.5 * ratio, (d_s2, 1 - ratio), h
 
-    return derivatives
+    return _both_ways(compose)
 
 
 _QUANTILE_PRODUCTS = weakref.WeakKeyDictionary()  # p -> c(p), computed once per distribution object

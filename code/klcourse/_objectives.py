@@ -112,7 +112,7 @@ class Objective:
     kernel: Callable | None = field(default=None, repr=False)  # pointwise: (log_p, log_q [B,N], w, **options) → [B]
     node_derivatives: Callable | None = field(default=None, repr=False)  # pointwise: → (value [B], w φ' [B,N], w φ'' [B,N])
     closed: Callable | None = field(default=None, repr=False)  # (target, **options) → (Normal Q [B] → [B]), or raises
-    # (target, dtype, device) → derivatives(mu, sigma, log_sigma, log, hessian) of the closed form, or raises
+    # (target, dtype, device) → (derivatives, the same for one model in floats) of the closed form, or raises
     closed_derivatives: Callable | None = field(default=None, repr=False)
 
 
@@ -130,8 +130,9 @@ def _register(name, formula, *, maximised=False, options=(), sharp_log_p=False, 
     through ``closed_form``; it raises ``ValueError`` or ``NotImplementedError`` where the
     registry has no rule for the target, and the grid builder is used instead.
     ``closed_derivatives(target, dtype, device)``, where the closed form has them, returns its
-    exact ``derivatives`` with the contract of ``_pointwise_derivatives``; it raises
-    ``NotImplementedError`` for a target it does not know, and the flow differences the closed form.
+    exact ``derivatives`` with the contract of ``_pointwise_derivatives`` and the same for one model
+    in Python floats (``_closed_forms._both_ways``); it raises ``NotImplementedError`` for a target
+    it does not know, and the flow differences the closed form.
     """
 
     def decorate(build):
@@ -256,15 +257,17 @@ def _measure_derivatives(name):
 
 
 def _closed_forward_kl_derivatives(target, dtype, device):
-    """KL(P ‖ Q)'s derivatives: the cross-entropy's, its value less h(P)."""
+    """KL(P ‖ Q)'s derivatives: the cross-entropy's, its value less h(P) (tensors and floats)."""
     entropy = _mixture_entropy(target)
-    cross_entropy = _closed_form_derivatives("cross_entropy", target, dtype, device)
 
-    def derivatives(mu, sigma, log_sigma, log, hessian=True):
-        value, grad, hess = cross_entropy(mu, sigma, log_sigma, log, hessian)
-        return value - entropy, grad, hess
+    def less_entropy(cross_entropy):
+        def derivatives(mu, sigma, log_sigma, log, hessian=True):
+            value, grad, hess = cross_entropy(mu, sigma, log_sigma, log, hessian)
+            return value - entropy, grad, hess
 
-    return derivatives
+        return derivatives
+
+    return tuple(less_entropy(d) for d in _closed_form_derivatives("cross_entropy", target, dtype, device))
 
 
 def _closed_wasserstein(target, order):
@@ -491,7 +494,8 @@ class _Evaluator:
     work per model (grid nodes, 1 for a closed form); ``derivatives(mu, sigma, log_sigma, log)``,
     for a pointwise objective on a grid and for a closed form that has them (MSE, cosine,
     forward KL), returns the value [B] with its exact gradient [B, 2] and Hessian [B, 3] in
-    θ = (mu, log sigma) (``log``) or (mu, sigma), else it is None.
+    θ = (mu, log sigma) (``log``) or (mu, sigma), else it is None; ``scalar``, for those closed
+    forms, does the same for one model in Python floats (no tensor), else it is None.
     """
 
     value: Callable
@@ -500,6 +504,7 @@ class _Evaluator:
     nodes: int
     table: _Table | None
     derivatives: Callable | None = None
+    scalar: Callable | None = None
 
 
 def _closed_value(spec, target, options, dtype, device):
@@ -520,13 +525,13 @@ def _closed_value(spec, target, options, dtype, device):
 
 
 def _closed_derivatives(spec, target, options, dtype, device):
-    """The closed form's exact derivatives (contract of ``_pointwise_derivatives``), or None where it has none for the target."""
+    """The closed form's exact (derivatives, scalar) (see ``_Evaluator``), or (None, None) where it has none for the target."""
     if spec.closed_derivatives is None:
-        return None
+        return None, None
     try:
         return spec.closed_derivatives(target, dtype, device, **options)
     except NotImplementedError:
-        return None
+        return None, None
 
 
 def _evaluator(target, spec, options, grid, models, dtype, device):
@@ -537,7 +542,7 @@ def _evaluator(target, spec, options, grid, models, dtype, device):
     if value is not None:
         if grid is not None and not isinstance(grid, (Grid, torch.Tensor)):
             raise ValueError(f"grid must be a Grid, a 1-D tensor of points or None; got {type(grid).__name__}")
-        return _Evaluator(value, None, 0.0, 1, None, _closed_derivatives(spec, target, options, dtype, device))
+        return _Evaluator(value, None, 0.0, 1, None, *_closed_derivatives(spec, target, options, dtype, device))
     table = _tabulate_target(target, grid, models, spec, options, dtype, device)
     spacing = (table.x[1:] - table.x[:-1]).max().item()
     derivatives = _pointwise_derivatives(spec, table, options) if spec.pointwise else None
