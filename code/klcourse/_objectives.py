@@ -252,7 +252,7 @@ def _closed_forward_kl(target):
 
 
 def _measure_derivatives(name):
-    """The exact derivatives of measure ``name``'s closed form between P and a Normal Q."""
+    """The exact (derivatives, scalar) of measure ``name``'s closed form between P and a Normal Q."""
     return lambda target, dtype, device: _closed_form_derivatives(name, target, dtype, device)
 
 
