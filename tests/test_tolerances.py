@@ -54,7 +54,7 @@ import klcourse._flow as flow_module
 import klcourse._flow_one as flow_one_module
 import klcourse._landscape as landscape_module
 import klcourse._objectives as objectives_module
-from klcourse import Grid, bimodal_target, fit_gaussian, gaussian_mixture, local_minima, objective_value
+from klcourse import Grid, bimodal_target, fit_gaussian, gaussian_mixture, local_minima, normal, objective_value
 from reference_flows import mse_flow_scipy, mse_path_scipy
 from test_fit_speed import _threads_seen
 
@@ -83,10 +83,14 @@ def check_basin_edges():
 
 
 def check_known_minima():
-    """Forward KL's minimum is moment matching (2.5, √57.25); reverse KL's at a mode is (-5, 1) with value log 2."""
+    """Forward KL's minimum is moment matching (2.5, √57.25); reverse KL's at a mode is (-5, 1) with value log 2; reverse
+    KL's against a Normal target is the target, to 1e-11 (its closed form has no exact derivatives: the Newton polish's job)."""
     fit = fit_gaussian(P, "forward_kl", 0.0, 1.0)
     if not fit.grad_norm < 1e-11 or abs(fit.sigma - math.sqrt(57.25)) > 1e-10:
         return f"forward KL: |grad| {fit.grad_norm:.2g}, sigma off √57.25 by {abs(fit.sigma - math.sqrt(57.25)):.2g}"
+    fit = fit_gaussian(normal(1.5, 2.0), "reverse_kl", 0.0, 1.0)
+    if not fit.grad_norm < 1e-11 or abs(fit.mu - 1.5) > 1e-11 or abs(fit.sigma - 2.0) > 1e-11:
+        return f"reverse KL against N(1.5, 2²): |grad| {fit.grad_norm:.2g}, ends at ({fit.mu!r}, {fit.sigma!r})"
     fit = fit_gaussian(P, "reverse_kl", -3.0, 1.5, grid=GRID)
     if abs(fit.mu + 5) > 1e-8 or abs(fit.sigma - 1) > 1e-8 or abs(fit.loss - math.log(2)) > 1e-12:
         return f"reverse KL ends at ({fit.mu:.10g}, {fit.sigma:.10g}) with {fit.loss!r}, not (-5, 1) with log 2"

@@ -123,11 +123,14 @@ def closed_form(name, p, q, **kw):
     )
 
 
-def _lookup(name, p, q):
-    """The most specific rule for (name, type(p), type(q)), walking both MROs; None if there is none."""
+def _lookup(name, p, q, registry=_REGISTRY):
+    """The most specific rule for (name, type(p), type(q)) in ``registry``, walking both MROs; None if there is none.
+
+    ``q`` may be a type instead of an instance (``_closed_derivatives`` looks up by the model's type).
+    """
     for tp in type(p).__mro__:
-        for tq in type(q).__mro__:
-            fn = _REGISTRY.get((name, tp, tq))
+        for tq in (q if isinstance(q, type) else type(q)).__mro__:
+            fn = registry.get((name, tp, tq))
             if fn is not None:
                 return fn
     return None
@@ -461,6 +464,189 @@ def _mixture_cross_entropy(p, q):
     mean = (w * m).sum()
     var = (w * (s**2 + (m - mean) ** 2)).sum()
     return q.scale.log() + 0.5 * math.log(2 * math.pi) + (var + (mean - q.loc) ** 2) / (2 * q.scale**2)
+
+
+# ----------------------------------------------------------------------------- their exact derivatives in (mu, log sigma) and (mu, sigma)
+# What the flow and Adam step with for these three closed forms (``_objectives._closed_derivatives``),
+# looked up by the same type pair as the values. Every term sums g_k = N(mu; m_k, v_k) over P's
+# components, v_k = s_k² + sigma². With a = (mu - m_k)/v_k and u = 1/v_k, the mu-derivatives
+# G_n = ∂ⁿg/∂muⁿ are Hermite polynomials times g (Abramowitz & Stegun 22.7), G_{n+1} = -a G_n - n u G_{n-1}:
+#     G_1 = -a g,   G_2 = (a² - u) g,   G_3 = -a (a² - 3u) g,   G_4 = (a⁴ - 6a²u + 3u²) g,
+# and g solves the heat equation ∂g/∂v = ½ ∂²g/∂mu², so ∂g/∂v = G_2/2, ∂²g/∂mu∂v = G_3/2,
+# ∂²g/∂v² = G_4/4. With D_n = Σ_k w_k G_n and t = log sigma, ∂v/∂t = 2 sigma², S = ∫ pq = D_0 has
+#     ∂S/∂mu = D_1,  ∂S/∂t = sigma² D_2,  ∂²S/∂mu² = D_2,  ∂²S/∂mu∂t = sigma² D_3,
+#     ∂²S/∂t² = sigma⁴ D_4 + 2 sigma² D_2.
+# Each objective is written in (mu, log sigma) from these and carried to sigma by ``_to_sigma``
+# (the other way round, forward KL's ∂²/∂t², small for a wide model, would come out as the
+# difference of two terms near 1). Powers of sigma multiply and divide one at a time: sigma²
+# overflows (sigma > 1e154) or underflows (sigma < 1e-162) where sigma D_n and d/sigma do not.
+
+_DERIVATIVES = {}  # (name, type of p, type of q) -> builder(p, dtype, device) -> (derivatives, scalar)
+
+
+def _register_closed_derivatives(name, type_p, type_q):
+    """Decorator registering ``builder(p, dtype, device)`` as the exact derivatives of closed form ``name`` for a type pair."""
+
+    def decorator(fn):
+        _DERIVATIVES[(name, type_p, type_q)] = fn
+        return fn
+
+    return decorator
+
+
+def _closed_form_derivatives(name, p, dtype, device):
+    """(derivatives, scalar): the exact derivatives of closed form ``name`` for target p and a Normal model.
+
+    ``derivatives(mu, sigma, log_sigma, log, hessian=True)`` takes [B, 1] tensors and returns the
+    value [B], the gradient [B, 2] and the Hessian (h00, h01, h11) [B, 3] (None unless ``hessian``)
+    in θ = (mu, log sigma) if ``log`` else (mu, sigma), as ``_objectives._pointwise_derivatives``
+    does on a grid; ``scalar`` does the same for one model in Python floats (see ``_both_ways``).
+    Raises ``NotImplementedError`` where no rule is registered or p is not a Normal (mixture).
+    """
+    fn = _lookup(name, p, Normal, _DERIVATIVES)
+    if fn is None:
+        raise NotImplementedError(f"no exact derivatives of {name!r} registered for ({type(p).__name__}, Normal)")
+    return fn(p, dtype, device)
+
+
+def _components_for(p, dtype, device, scale):
+    """(scale w_k/√(2π), m_k, s_k²) [K] of a Normal (mixture), in the dtype and on the device of the models.
+
+    With the weights scaled, ``_overlap_sums`` gives the derivatives of scale × S directly (one op fewer per term).
+    """
+    w, m, s = (t.detach().to(device, dtype) for t in _normal_components(p))
+    return w * (scale / math.sqrt(2 * math.pi)), m, s * s
+
+
+def _self_overlap(p):
+    """∫p² of a Normal (mixture), in float64."""
+    return _mixture_self_overlap(*(t.detach().double().cpu() for t in _normal_components(p))).item()
+
+
+def _overlap_sums(components, mu, sigma, order):
+    """D_n = Σ_k w_k ∂ⁿg_k/∂muⁿ for n = 0, ..., order, g_k = N(mu; m_k, s_k² + sigma²): [B, order + 1] (see above)."""
+    w, m, s2 = components
+    u = torch.addcmul(s2, sigma, sigma).reciprocal()  # 1/v [B, K]
+    gap = m - mu  # [B, K]
+    minus_a = gap * u
+    G = [torch.exp(gap * minus_a * -0.5) * u.sqrt()]  # √(2π) g_k: 0 where it underflows, and so is every G_n
+    G.append(minus_a * G[0])
+    for n in range(1, order):
+        G.append(torch.addcmul(minus_a * G[n], u, G[n - 1], value=-n))  # -a G_n - n u G_{n-1}
+    return torch.stack(G, -2) @ w  # [B, order + 1, K] @ [K]
+
+
+def _overlap_sums_floats(components, mu, sigma, order):
+    """The D_n of ``_overlap_sums`` for one model in Python floats (components as tuples of floats): a list of order + 1."""
+    D = [0.0] * (order + 1)
+    ss = sigma * sigma
+    for w, m, s2 in zip(*components):
+        u = 1.0 / (s2 + ss)
+        gap = m - mu
+        minus_a = gap * u
+        prev, cur = 0.0, w * math.exp(-0.5 * gap * minus_a) * math.sqrt(u)  # w g_k
+        D[0] += cur
+        for n in range(order):
+            prev, cur = cur, minus_a * cur - n * u * prev  # -a G_n - n u G_{n-1}
+            D[n + 1] += cur
+    return D
+
+
+def _to_sigma(f, h, sigma):
+    """Derivatives in (mu, t = log sigma), f = (f_mu, f_t) and h = (h_mumu, h_mut, h_tt) or None, carried to (mu, sigma).
+
+    ∂/∂sigma = (∂/∂t)/sigma, ∂²/∂mu∂sigma = (∂²/∂mu∂t)/sigma and ∂²/∂sigma² = (∂²/∂t² - ∂/∂t)/sigma² (from
+    ∂/∂t = sigma ∂/∂sigma and ∂²/∂t² = sigma² ∂²/∂sigma² + sigma ∂/∂sigma). Tensors [B] or floats alike.
+    """
+    return (f[0], f[1] / sigma), None if h is None else (h[0], h[1] / sigma, (h[2] - f[1]) / sigma / sigma)
+
+
+def _both_ways(compose):
+    """(derivatives, scalar) from ``compose(mu, sigma, log_sigma, hessian)`` → (value, f, h) in (mu, log sigma).
+
+    ``compose`` takes tensors [B, 1] or floats alike; ``derivatives(mu, sigma, log_sigma, log, hessian=True)``
+    takes [B, 1] tensors and returns the value [B], gradient [B, 2] and Hessian (h00, h01, h11) [B, 3] (None
+    unless ``hessian``) in θ = (mu, log sigma) if ``log`` else (mu, sigma); ``scalar`` takes and returns floats
+    (tuples for the gradient and Hessian), for one model without a tensor.
+    """
+
+    def derivatives(mu, sigma, log_sigma, log, hessian=True):
+        value, f, h = compose(mu, sigma, log_sigma, hessian)  # [B, 1] each
+        if not log:
+            f, h = _to_sigma(f, h, sigma)
+        return value[:, 0], torch.cat(f, -1), None if h is None else torch.cat(h, -1)
+
+    def scalar(mu, sigma, log_sigma, log, hessian=True):
+        value, f, h = compose(mu, sigma, log_sigma, hessian)
+        return (value, f, h) if log else (value, *_to_sigma(f, h, sigma))
+
+    return derivatives, scalar
+
+
+def _of_overlap_sums(p, scale, dtype, device, compose):
+    """``_both_ways`` for ``compose(D, sigma, hessian)`` of the overlap sums D_n of scale × S (tensors [B, 1] or floats)."""
+    tensors = _components_for(p, dtype, device, scale)
+    floats = tuple(tuple(t.tolist()) for t in _components_for(p, torch.float64, torch.device("cpu"), scale))
+
+    def by_tensors_or_floats(mu, sigma, log_sigma, hessian):
+        order = 4 if hessian else 2
+        if isinstance(sigma, torch.Tensor):
+            D = _overlap_sums(tensors, mu, sigma, order).split(1, -1)  # [B, 1] each
+        else:
+            D = _overlap_sums_floats(floats, mu, sigma, order)
+        return compose(D, sigma, hessian)
+
+    return _both_ways(by_tensors_or_floats)
+
+
+@_register_closed_derivatives("l2_distance_squared", Normal, Normal)
+@_register_closed_derivatives("l2_distance_squared", MixtureSameFamily, Normal)
+def _mixture_l2_squared_derivatives(p, dtype, device):
+    """∫ (p - q)² = ∫p² - 2S + c/σ, c = 1/(2√π); with D_n the sums of -2S, in (mu, log σ):
+    f = (D_1, σ²D_2 - c/σ), h = (D_2, σ²D_3, σ⁴D_4 + 2σ²D_2 + c/σ)."""
+    self_overlap, c = _self_overlap(p), 1 / (2 * math.sqrt(math.pi))
+
+    def compose(D, s, hessian):
+        c_s, s2_d2 = c / s, s * (s * D[2])
+        h = (D[2], s * (s * D[3]), s * (s * (s * (s * D[4]))) + 2 * s2_d2 + c_s) if hessian else None
+        return self_overlap + D[0] + c_s, (D[1], s2_d2 - c_s), h
+
+    return _of_overlap_sums(p, -2.0, dtype, device, compose)
+
+
+@_register_closed_derivatives("cosine_similarity", Normal, Normal)
+@_register_closed_derivatives("cosine_similarity", MixtureSameFamily, Normal)
+def _mixture_cosine_derivatives(p, dtype, device):
+    """∫ pq / sqrt(∫p² ∫q²) = kS r, r = sqrt(σ), k = sqrt(2√π / ∫p²); with D_n the sums of kS, in (mu, log σ)
+    r's derivatives are r/2 and r/4: f = (D_1 r, (σ²D_2 + D_0/2) r), h = (D_2 r, (σ²D_3 + D_1/2) r, (σ⁴D_4 + 3σ²D_2 + D_0/4) r)."""
+
+    def compose(D, s, hessian):
+        r, s2_d2 = s**0.5, s * (s * D[2])
+        h = None
+        if hessian:
+            h = (D[2] * r, (s * (s * D[3]) + 0.5 * D[1]) * r, (s * (s * (s * (s * D[4]))) + 3 * s2_d2 + 0.25 * D[0]) * r)
+        return D[0] * r, (D[1] * r, (s2_d2 + 0.5 * D[0]) * r), h
+
+    return _of_overlap_sums(p, math.sqrt(2 * math.sqrt(math.pi) / _self_overlap(p)), dtype, device, compose)
+
+
+@_register_closed_derivatives("cross_entropy", Normal, Normal)
+@_register_closed_derivatives("cross_entropy", MixtureSameFamily, Normal)
+def _mixture_cross_entropy_derivatives(p, dtype, device):
+    """-E_P[log q] = log σ + ½ log 2π + ρ/2, ρ = (v_P + d²)/σ², d = mu - m_P; in (mu, log σ):
+    f = (d/σ², 1 - ρ), h = (1/σ², -2d/σ², 2ρ)."""
+    w, m, s = (t.detach().double().cpu() for t in _normal_components(p))
+    mean = (w * m).sum().item()
+    var = (w * (s**2 + (m - mean) ** 2)).sum().item()
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+
+    def compose(mu, s, log_sigma, hessian):
+        d = mu - mean
+        d_s2, ratio = d / s / s, (var + d * d) / s / s  # d/σ², ρ
+        h = (1 / s / s, -2 * d_s2, 2 * ratio) if hessian else None
+        return log_sigma + half_log_2pi + 0.5 * ratio, (d_s2, 1 - ratio), h
+
+    return _both_ways(compose)
 
 
 _QUANTILE_PRODUCTS = weakref.WeakKeyDictionary()  # p -> c(p), computed once per distribution object

@@ -119,7 +119,7 @@ class FitResult:
         :attr:`is_minimum` to tell a minimum from them.
     grad_norm : float
         Norm of the exact gradient of ``loss`` in the fitted parameterisation (from the objective's
-        own derivatives on a grid, else by autograd).
+        own derivatives in closed form or on a grid, else by autograd).
     steps : int
         Optimiser steps taken (accepted steps for ``"flow"``).
     history : numpy.ndarray, shape [T, 3]
@@ -128,7 +128,8 @@ class FitResult:
     objective, parameterization, method : str
         What was fitted, and how.
     hessian : numpy.ndarray, shape [2, 2]
-        Hessian of ``loss`` at the result in the fitted parameterisation: exact for a pointwise
+        Hessian of ``loss`` at the result in the fitted parameterisation: exact for MSE, cosine
+        and forward KL in closed form (a Normal or Normal-mixture target) and for a pointwise
         objective on a grid (every one but L1, cosine and Wasserstein), else by central differences.
 
     Examples
@@ -229,7 +230,8 @@ def _fit_many(target, spec, options, mus, sigmas, parameterization, method, lr, 
     with _one_thread():  # tabulating the target
         ev = _evaluator(target, spec, options, grid, models, opts.dtype, device)
     log = parameterization == "log_sigma"
-    problem = Problem(ev.value, spec.maximised, log, opts.dtype, device, _is_smooth(spec, options), ev.spacing, ev.derivatives)
+    problem = Problem(ev.value, spec.maximised, log, opts.dtype, device, _is_smooth(spec, options), ev.spacing, ev.derivatives,
+                      ev.scalar)
     theta = torch.tensor(np.stack([mus, np.log(sigmas) if log else sigmas], -1), dtype=opts.dtype, device=device)  # [B, 2]
     with _threads_for(9 * len(mus) * ev.nodes):
         if method == "flow":
@@ -389,8 +391,9 @@ def fit_gaussian(
     Notes
     -----
     ``method="flow"`` integrates the gradient flow with exponential steps on the local
-    quadratic model (gradient and Hessian exact for a pointwise objective on a grid, else from one
-    batched 9-point stencil of central differences): a step of time t
+    quadratic model (gradient and Hessian exact for MSE, cosine and forward KL in closed form and
+    for a pointwise objective on a grid, else from one batched 9-point stencil of central
+    differences): a step of time t
     moves along the model's exact flow and is accepted only where the model predicted the
     new gradient to ``rtol`` (to 10% where the Hessian is positive definite: there nearby
     paths converge, so an error dies out; elsewhere they part, and near the ridge between

@@ -7,7 +7,9 @@ Two ways to evaluate an objective for a batch of models, tried in this order:
 
 1. a closed form, looked up in the registry of ``_closed_forms`` by the type pair (P, Q)
    (``closed_form``): MSE, cosine and forward KL for a Normal or a mixture of Normals, W2
-   for both, and reverse KL, squared Hellinger and α for a Normal target;
+   for both, and reverse KL, squared Hellinger and α for a Normal target. MSE, cosine and
+   forward KL also give the flow their exact gradient and Hessian in closed form, looked up
+   the same way (``_closed_derivatives``); the others are differenced;
 2. otherwise a grid kernel of ``_continuous`` on log p tabulated once on a fixed grid, applied to
    a batch of model log-densities ``[B, N]`` (a target given as density values on a grid
    always takes this way, as does any objective with no closed form for its target). On a grid,
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 from torch.distributions import Distribution, MixtureSameFamily, Normal
 
-from ._closed_forms import _mixture_entropy, closed_form
+from ._closed_forms import _closed_form_derivatives, _mixture_entropy, closed_form
 from ._continuous import (
     LOG2,
     Grid,
@@ -110,6 +112,8 @@ class Objective:
     kernel: Callable | None = field(default=None, repr=False)  # pointwise: (log_p, log_q [B,N], w, **options) → [B]
     node_derivatives: Callable | None = field(default=None, repr=False)  # pointwise: → (value [B], w φ' [B,N], w φ'' [B,N])
     closed: Callable | None = field(default=None, repr=False)  # (target, **options) → (Normal Q [B] → [B]), or raises
+    # (target, dtype, device) → (derivatives, the same for one model in floats) of the closed form, or raises
+    closed_derivatives: Callable | None = field(default=None, repr=False)
 
 
 _REGISTRY: dict = {}
@@ -118,17 +122,22 @@ _REGISTRY: dict = {}
 OBJECTIVES = MappingProxyType(_REGISTRY)
 
 
-def _register(name, formula, *, maximised=False, options=(), sharp_log_p=False, smooth=True, closed=None):
+def _register(name, formula, *, maximised=False, options=(), sharp_log_p=False, smooth=True, closed=None,
+              closed_derivatives=None):
     """Register a builder of batched objective values under ``name`` (dispatch by name, not if-chains).
 
     ``closed(target, **options)`` returns the objective as a function of a batched Normal Q
     through ``closed_form``; it raises ``ValueError`` or ``NotImplementedError`` where the
     registry has no rule for the target, and the grid builder is used instead.
+    ``closed_derivatives(target, dtype, device)``, where the closed form has them, returns its
+    exact ``derivatives`` with the contract of ``_pointwise_derivatives`` and the same for one model
+    in Python floats (``_closed_forms._both_ways``); it raises ``NotImplementedError`` for a target
+    it does not know, and the flow differences the closed form.
     """
 
     def decorate(build):
         _REGISTRY[name] = Objective(name, formula, maximised, tuple(options), sharp_log_p, pointwise=False, smooth=smooth,
-                                    build=build, closed=closed)
+                                    build=build, closed=closed, closed_derivatives=closed_derivatives)
         return build
 
     return decorate
@@ -287,6 +296,25 @@ def _closed_forward_kl(target):
     return lambda q: closed_form("cross_entropy", target, q) - entropy
 
 
+def _measure_derivatives(name):
+    """The exact (derivatives, scalar) of measure ``name``'s closed form between P and a Normal Q."""
+    return lambda target, dtype, device: _closed_form_derivatives(name, target, dtype, device)
+
+
+def _closed_forward_kl_derivatives(target, dtype, device):
+    """KL(P ‖ Q)'s derivatives: the cross-entropy's, its value less h(P) (tensors and floats)."""
+    entropy = _mixture_entropy(target)
+
+    def less_entropy(cross_entropy):
+        def derivatives(mu, sigma, log_sigma, log, hessian=True):
+            value, grad, hess = cross_entropy(mu, sigma, log_sigma, log, hessian)
+            return value - entropy, grad, hess
+
+        return derivatives
+
+    return tuple(less_entropy(d) for d in _closed_form_derivatives("cross_entropy", target, dtype, device))
+
+
 def _closed_wasserstein(target, order):
     """W2 in closed form (W1 has none here)."""
     if order != 2:
@@ -294,17 +322,17 @@ def _closed_wasserstein(target, order):
     return lambda q: closed_form("wasserstein2", target, q)
 
 
-_register_pointwise("forward_kl", "KL(P ‖ Q)", _kl_grid, _forward_kl_pointwise, closed=_closed_forward_kl)
+_register_pointwise("forward_kl", "KL(P ‖ Q)", _kl_grid, _forward_kl_pointwise, closed=_closed_forward_kl,
+                    closed_derivatives=_closed_forward_kl_derivatives)
 _register_pointwise("reverse_kl", "KL(Q ‖ P)", lambda log_p, log_q, w: _kl_grid(log_q, log_p, w), _reverse_kl_pointwise,
-                    sharp_log_p=True,
-                    closed=_measure("kl", swap=True))
-_register_pointwise("js", "JS(P, Q)", _js_grid, node_derivatives=_js_pointwise)
+                    sharp_log_p=True, closed=_measure("kl", swap=True))
+_register_pointwise("js", "JS(P, Q)", _js_grid, _js_pointwise)
 _register_pointwise("hellinger", "He²(P, Q)", _hellinger_grid, _hellinger_pointwise, closed=_measure("hellinger"))
-_register_pointwise("mse", "∫ (p - q)² dx", _l2sq_grid, _mse_pointwise, closed=_measure("l2_distance_squared"))
+_register_pointwise("mse", "∫ (p - q)² dx", _l2sq_grid, _mse_pointwise, closed=_measure("l2_distance_squared"),
+                    closed_derivatives=_measure_derivatives("l2_distance_squared"))
 _register("l1", "∫ |p - q| dx", smooth=False)(_density_objective(_l1_grid))
-_register("cosine", "∫ pq / √(∫p² ∫q²)", maximised=True, closed=_measure("cosine_similarity"))(
-    _density_objective(_cosine_grid)
-)
+_register("cosine", "∫ pq / √(∫p² ∫q²)", maximised=True, closed=_measure("cosine_similarity"),
+          closed_derivatives=_measure_derivatives("cosine_similarity"))(_density_objective(_cosine_grid))
 # Amari α-divergence D_α(P ‖ Q): α → 1 is KL(P ‖ Q), α → 0 is KL(Q ‖ P)
 _register_pointwise("alpha", "D_α(P ‖ Q)", _alpha_grid, _alpha_pointwise, options=("alpha",), sharp_log_p=True,
                     closed=_measure("alpha"))
@@ -510,8 +538,10 @@ class _Evaluator:
     ``value(mu, sigma, log_sigma)`` takes [B, 1] tensors and returns [B]; ``grid`` is None for a
     closed form; ``spacing`` is the grid's largest spacing (0 for a closed form); ``nodes`` the
     work per model (grid nodes, 1 for a closed form); ``derivatives(mu, sigma, log_sigma, log)``,
-    for a pointwise objective on a grid, returns the value [B] with its exact gradient [B, 2] and
-    Hessian [B, 3] in θ = (mu, log sigma) (``log``) or (mu, sigma), else it is None.
+    for a pointwise objective on a grid and for a closed form that has them (MSE, cosine,
+    forward KL), returns the value [B] with its exact gradient [B, 2] and Hessian [B, 3] in
+    θ = (mu, log sigma) (``log``) or (mu, sigma), else it is None; ``scalar``, for those closed
+    forms, does the same for one model in Python floats (no tensor), else it is None.
     """
 
     value: Callable
@@ -520,6 +550,7 @@ class _Evaluator:
     nodes: int
     table: _Table | None
     derivatives: Callable | None = None
+    scalar: Callable | None = None
 
 
 def _closed_value(spec, target, options, dtype, device):
@@ -539,6 +570,16 @@ def _closed_value(spec, target, options, dtype, device):
     return value
 
 
+def _closed_derivatives(spec, target, options, dtype, device):
+    """The closed form's exact (derivatives, scalar) (see ``_Evaluator``), or (None, None) where it has none for the target."""
+    if spec.closed_derivatives is None:
+        return None, None
+    try:
+        return spec.closed_derivatives(target, dtype, device, **options)
+    except NotImplementedError:
+        return None, None
+
+
 def _evaluator(target, spec, options, grid, models, dtype, device):
     """Closed form where the registry has one for the target's type, else the grid (given, or the default for ``models``)."""
     if isinstance(target, Distribution):
@@ -547,7 +588,7 @@ def _evaluator(target, spec, options, grid, models, dtype, device):
     if value is not None:
         if grid is not None and not isinstance(grid, (Grid, torch.Tensor)):
             raise ValueError(f"grid must be a Grid, a 1-D tensor of points or None; got {type(grid).__name__}")
-        return _Evaluator(value, None, 0.0, 1, None)
+        return _Evaluator(value, None, 0.0, 1, None, *_closed_derivatives(spec, target, options, dtype, device))
     table = _tabulate_target(target, grid, models, spec, options, dtype, device)
     spacing = (table.x[1:] - table.x[:-1]).max().item()
     derivatives = _pointwise_derivatives(spec, table, options) if spec.pointwise else None
