@@ -198,3 +198,23 @@ def test_other_targets_and_objectives_have_no_closed_derivatives():
     spec, options = _check_objective("mse", None, None)
     ev = _evaluator(TARGETS["normal"], spec, options, None, [(0.0, 1.0)], torch.float64, CPU)
     assert ev.grid is None and ev.derivatives is not None and ev.scalar is not None
+
+
+def test_a_closed_form_evaluator_is_made_once_per_target_objective_and_options():
+    from klcourse import normal
+    from klcourse._objectives import _check_objective, _evaluator
+
+    def made(target, objective, alpha=None, dtype=torch.float64):
+        spec, options = _check_objective(objective, alpha, None)
+        return _evaluator(target, spec, options, None, [(0.0, 1.0)], dtype, torch.device("cpu"))
+
+    P, Q = bimodal_target(), bimodal_target()
+    assert made(P, "mse") is made(P, "mse")  # remembered
+    assert made(P, "mse") is not made(Q, "mse")  # another target object, even an equal one
+    assert made(P, "mse") is not made(P, "cosine") and made(P, "mse") is not made(P, "mse", dtype=torch.float32)
+    N = normal(0.0, 1.0)
+    one, zero = torch.ones(1, 1, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64)
+    low, high = made(N, "alpha", 0.2), made(N, "alpha", 0.7)  # D_α for N(0, 1) and N(1, 1) depends on α(1 - α)
+    assert low is not high and low.value(one, one, zero).item() != pytest.approx(high.value(one, one, zero).item(), rel=1e-6)
+    assert made(P, "reverse_kl").grid is not None  # no closed form: a grid, made for the starts each time
+    assert made(P, "reverse_kl") is not made(P, "reverse_kl")

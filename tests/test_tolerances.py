@@ -26,7 +26,8 @@ _fit
   _MAX_HISTORY    rows kept for figures.
 _objectives
   _LOG_SQRT_2PI   a mathematical constant; _REGISTRY the table of objectives; _LOG_P_WIDTHS a cache of
-      _log_p_width's results (emptied for every looser run below).
+      _log_p_width's results (emptied for every looser run below); _CLOSED_EVALUATORS a cache of closed-form
+      evaluators per target object.
 _landscape
   _CHUNK          batching only: test_landscape checks that chunks give the values of one batch.
   _RTOL_SINGLE    100 (1000×) gives local_minima's three MSE minima to 1e-9: each polishing fit starts in its basin.

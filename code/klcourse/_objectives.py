@@ -20,6 +20,7 @@ Two ways to evaluate an objective for a batch of models, tried in this order:
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Callable
@@ -580,15 +581,34 @@ def _closed_derivatives(spec, target, options, dtype, device):
         return None, None
 
 
+# A closed form depends on the target and nothing else (no grid, no start): its evaluator is made once
+# per target object, objective, options, dtype and device (None where there is no closed form), as
+# the entropies and quantile products of _closed_forms are remembered per target object.
+_CLOSED_EVALUATORS = weakref.WeakKeyDictionary()
+
+
+def _closed_evaluator(spec, target, options, dtype, device):
+    """The closed form's ``_Evaluator`` for this target, remembered (see ``_CLOSED_EVALUATORS``); None where it has none."""
+    if not isinstance(target, Distribution):
+        return None
+    known = _CLOSED_EVALUATORS.setdefault(target, {})
+    key = (spec.name, tuple(sorted(options.items())), dtype, device)
+    if key not in known:
+        value = _closed_value(spec, target, options, dtype, device)
+        derivatives = _closed_derivatives(spec, target, options, dtype, device) if value is not None else None
+        known[key] = None if value is None else _Evaluator(value, None, 0.0, 1, None, *derivatives)
+    return known[key]
+
+
 def _evaluator(target, spec, options, grid, models, dtype, device):
     """Closed form where the registry has one for the target's type, else the grid (given, or the default for ``models``)."""
     if isinstance(target, Distribution):
         check_scalar_distribution(target, "target")
-    value = _closed_value(spec, target, options, dtype, device)
-    if value is not None:
+    closed = _closed_evaluator(spec, target, options, dtype, device)
+    if closed is not None:
         if grid is not None and not isinstance(grid, (Grid, torch.Tensor)):
             raise ValueError(f"grid must be a Grid, a 1-D tensor of points or None; got {type(grid).__name__}")
-        return _Evaluator(value, None, 0.0, 1, None, *_closed_derivatives(spec, target, options, dtype, device))
+        return closed
     table = _tabulate_target(target, grid, models, spec, options, dtype, device)
     spacing = (table.x[1:] - table.x[:-1]).max().item()
     derivatives = _pointwise_derivatives(spec, table, options) if spec.pointwise else None
