@@ -554,14 +554,18 @@ class _Evaluator:
     scalar: Callable | None = None
 
 
-def _closed_value(spec, target, options, dtype, device):
-    """The objective through the closed-form registry, or None where it has no rule for this target."""
+def _closed_value(spec, target, options, dtype, device, known=False):
+    """The objective through the closed-form registry, or None where it has no rule for this target.
+
+    Whether it has one is found by evaluating it once, unless ``known`` (its exact derivatives were
+    found for the target: they are registered with the values, for the same type pairs).
+    """
     if spec.closed is None or not isinstance(target, Distribution) or _device_of(target) != device:
         return None
     try:
         fn = spec.closed(target, **options)
-        probe = Normal(torch.zeros(1, dtype=dtype, device=device), torch.ones(1, dtype=dtype, device=device))
-        fn(probe)
+        if not known:
+            fn(Normal(torch.zeros(1, dtype=dtype, device=device), torch.ones(1, dtype=dtype, device=device)))
     except (ValueError, NotImplementedError):
         return None
 
@@ -594,9 +598,9 @@ def _closed_evaluator(spec, target, options, dtype, device):
     known = _CLOSED_EVALUATORS.setdefault(target, {})
     key = (spec.name, tuple(sorted(options.items())), dtype, device)
     if key not in known:
-        value = _closed_value(spec, target, options, dtype, device)
-        derivatives = _closed_derivatives(spec, target, options, dtype, device) if value is not None else None
-        known[key] = None if value is None else _Evaluator(value, None, 0.0, 1, None, *derivatives)
+        derivatives, scalar = _closed_derivatives(spec, target, options, dtype, device)
+        value = _closed_value(spec, target, options, dtype, device, known=derivatives is not None)
+        known[key] = None if value is None else _Evaluator(value, None, 0.0, 1, None, derivatives, scalar)
     return known[key]
 
 
