@@ -181,8 +181,8 @@ def _js_pointwise(log_p, ell, w, second=True):
     """JS's Σ w φ [B] with w φ', w φ'' [B, N] in closed form: with m = (p + q)/2 and r = q/(p + q),
     φ' = ½ q (ℓ - log m) and φ'' = ½ q (ℓ - log m + 1 - r) (autograd's second pass through
     logaddexp gives NaN where one density underflows)."""
-    value = _js_grid(log_p, ell, w)
     log_m = torch.logaddexp(log_p, ell) - LOG2  # [B, N]; ℓ is finite, so no (-inf, -inf) pair
+    value = _js_grid(log_p, ell, w, log_m)
     q = ell.exp()
     gap = torch.where(q > 0, ell - log_m, 0.0)
     if not second:
