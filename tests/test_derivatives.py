@@ -89,3 +89,28 @@ def test_closed_node_derivatives_match_the_autograd_fallback_node_by_node(object
     assert torch.allclose(v, ref_v, rtol=1e-12, atol=0)
     for ours, ref in ((d1.expand_as(ell), ref_d1), (d2, ref_d2)):
         assert torch.allclose(ours, ref, rtol=1e-9, atol=1e-12 * ref.abs().max().item())
+
+
+@pytest.mark.parametrize("log", [True, False], ids=["log_sigma", "sigma"])
+def test_forward_kl_on_a_grid_for_one_model_in_floats_matches_the_grid_sums(log):
+    # the seed's target: density values of mass 2 on its 1000-point grid; and a mixture tabulated on GRID
+    from klcourse import seed_grid
+
+    x = seed_grid(torch.float64)
+    seed_p = torch.distributions.Normal(-5.0, 1.0).log_prob(x).exp() + torch.distributions.Normal(10.0, 1.0).log_prob(x).exp()
+    spec, options = _check_objective("forward_kl", None, None)
+    for target, grid in ((seed_p, Grid.from_points(x)), (TARGETS["P2"], GRID)):
+        table = _tabulate_target(target, grid, [], spec, options, torch.float64, torch.device("cpu"))
+        derivatives, scalar = _pointwise_derivatives(spec, table, options), spec.grid_scalar(table)
+        for mu, sigma in MODELS:
+            th = torch.tensor([[mu, math.log(sigma) if log else sigma]], dtype=torch.float64)
+            s = th[:, 1:]
+            v, g, h = derivatives(th[:, :1], s.exp(), s, True) if log else derivatives(th[:, :1], s, s.log(), False)
+            fv, fg, fh = scalar(mu, sigma, math.log(sigma), log, True)
+            assert fv == pytest.approx(v.item(), rel=1e-12)
+            assert list(fg) == pytest.approx(g[0].tolist(), rel=1e-9, abs=1e-12 * g.abs().max().item())
+            assert list(fh) == pytest.approx(h[0].tolist(), rel=1e-9, abs=1e-12 * h.abs().max().item())
+            assert scalar(mu, sigma, math.log(sigma), log, False)[2] is None
+    empty = _tabulate_target(torch.zeros(len(x), dtype=torch.float64), Grid.from_points(x), [], spec, options, torch.float64,
+                             torch.device("cpu"))
+    assert spec.grid_scalar(empty) is None  # no mass: no moments, the tensor path says why

@@ -633,18 +633,26 @@ def _mixture_cosine_derivatives(p, dtype, device):
 @_register_closed_derivatives("cross_entropy", Normal, Normal)
 @_register_closed_derivatives("cross_entropy", MixtureSameFamily, Normal)
 def _mixture_cross_entropy_derivatives(p, dtype, device):
-    """-E_P[log q] = log σ + ½ log 2π + ρ/2, ρ = (v_P + d²)/σ², d = mu - m_P; in (mu, log σ):
-    f = (d/σ², 1 - ρ), h = (1/σ², -2d/σ², 2ρ)."""
+    """-E_P[log q] needs only P's mean and variance (``_moment_cross_entropy``)."""
     w, m, s = (t.detach().double().cpu() for t in _normal_components(p))
     mean = (w * m).sum().item()
-    var = (w * (s**2 + (m - mean) ** 2)).sum().item()
+    return _moment_cross_entropy(mean, (w * (s**2 + (m - mean) ** 2)).sum().item())
+
+
+def _moment_cross_entropy(mean, var, mass=1.0, constant=0.0):
+    """(derivatives, scalar) of constant - ∫ log q dμ for a measure μ of this mass, mean and variance (P itself, or
+    a target tabulated on a grid: forward KL on a grid is exactly this, log q being quadratic in x).
+
+    -∫ log q dμ = mass (log σ + ½ log 2π + ρ/2), ρ = (var + d²)/σ², d = mu - mean; in (mu, log σ):
+    f = mass (d/σ², 1 - ρ), h = mass (1/σ², -2d/σ², 2ρ).
+    """
     half_log_2pi = 0.5 * math.log(2 * math.pi)
 
     def compose(mu, s, log_sigma, hessian):
         d = mu - mean
         d_s2, ratio = d / s / s, (var + d * d) / s / s  # d/σ², ρ
-        h = (1 / s / s, -2 * d_s2, 2 * ratio) if hessian else None
-        return log_sigma + half_log_2pi + 0.5 * ratio, (d_s2, 1 - ratio), h
+        h = (mass / s / s, -2 * mass * d_s2, 2 * mass * ratio) if hessian else None
+        return constant + mass * (log_sigma + half_log_2pi + 0.5 * ratio), (mass * d_s2, mass * (1 - ratio)), h
 
     return _both_ways(compose)
 

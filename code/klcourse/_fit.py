@@ -231,7 +231,7 @@ def _fit_many(target, spec, options, mus, sigmas, parameterization, method, lr, 
         ev = _evaluator(target, spec, options, grid, models, opts.dtype, device)
     log = parameterization == "log_sigma"
     problem = Problem(ev.value, spec.maximised, log, opts.dtype, device, _is_smooth(spec, options), ev.spacing, ev.derivatives,
-                      ev.scalar)
+                      ev.scalar if opts.dtype == torch.float64 else None)  # floats are float64
     theta = torch.tensor(np.stack([mus, np.log(sigmas) if log else sigmas], -1), dtype=opts.dtype, device=device)  # [B, 2]
     with _threads_for(9 * len(mus) * ev.nodes):
         if method == "flow":

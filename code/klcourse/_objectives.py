@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.distributions import Distribution, MixtureSameFamily, Normal
 
-from ._closed_forms import _closed_form_derivatives, _mixture_entropy, closed_form
+from ._closed_forms import _closed_form_derivatives, _mixture_entropy, _moment_cross_entropy, closed_form
 from ._continuous import (
     LOG2,
     Grid,
@@ -115,6 +115,8 @@ class Objective:
     closed: Callable | None = field(default=None, repr=False)  # (target, **options) → (Normal Q [B] → [B]), or raises
     # (target, dtype, device) → (derivatives, the same for one model in floats) of the closed form, or raises
     closed_derivatives: Callable | None = field(default=None, repr=False)
+    # (table) → the grid value's derivatives for one model in floats, where a few sums over the grid give them
+    grid_scalar: Callable | None = field(default=None, repr=False)
 
 
 _REGISTRY: dict = {}
@@ -270,14 +272,17 @@ def _pointwise_derivatives(spec, table, options):
     return derivatives
 
 
-def _register_pointwise(name, formula, kernel, node_derivatives=None, **kw):
+def _register_pointwise(name, formula, kernel, node_derivatives=None, grid_scalar=None, **kw):
     """Register an objective whose grid value is Σ w φ(log p, log q), ``kernel(log_p, log_q, w, **options)`` → [B].
 
     ``node_derivatives(log_p, log_q, w, second, **options)`` → (value, w φ', w φ'' or None unless
     ``second``), if given, replaces autograd (``_autograd_pointwise``) for the flow's derivatives.
+    ``grid_scalar(table)``, if given, returns the same derivatives for one model in floats
+    (``_Evaluator.scalar``), from sums over the grid made once.
     """
     _register(name, formula, **kw)(_density_objective(kernel))
-    _REGISTRY[name] = replace(_REGISTRY[name], pointwise=True, kernel=kernel, node_derivatives=node_derivatives)
+    _REGISTRY[name] = replace(_REGISTRY[name], pointwise=True, kernel=kernel, node_derivatives=node_derivatives,
+                              grid_scalar=grid_scalar)
 
 
 def _measure(name, swap=False):
@@ -316,6 +321,19 @@ def _closed_forward_kl_derivatives(target, dtype, device):
     return tuple(less_entropy(d) for d in _closed_form_derivatives("cross_entropy", target, dtype, device))
 
 
+def _forward_kl_moments(table):
+    """Forward KL on a grid for one model in floats: log q is quadratic in x, so Σ w p (log p - log q) is exactly
+    Σ w p log p plus the cross-entropy of P's mass, mean and variance on the grid (``_moment_cross_entropy``)."""
+    x, w, log_p = (t.detach().double().cpu() for t in (table.x, table.w, table.log_p))
+    wp = w * log_p.exp()
+    mass = wp.sum().item()
+    if not 0 < mass < math.inf:  # no mass on the grid: the tensor path and its checks handle it
+        return None
+    mean = (wp * x).sum().item() / mass
+    variance = (wp * (x - mean) ** 2).sum().item() / mass
+    return _moment_cross_entropy(mean, variance, mass, _kl_grid(log_p, torch.zeros_like(log_p), w).item())[1]
+
+
 def _closed_wasserstein(target, order):
     """W2 in closed form (W1 has none here)."""
     if order != 2:
@@ -323,7 +341,7 @@ def _closed_wasserstein(target, order):
     return lambda q: closed_form("wasserstein2", target, q)
 
 
-_register_pointwise("forward_kl", "KL(P ‖ Q)", _kl_grid, _forward_kl_pointwise, closed=_closed_forward_kl,
+_register_pointwise("forward_kl", "KL(P ‖ Q)", _kl_grid, _forward_kl_pointwise, _forward_kl_moments, closed=_closed_forward_kl,
                     closed_derivatives=_closed_forward_kl_derivatives)
 _register_pointwise("reverse_kl", "KL(Q ‖ P)", lambda log_p, log_q, w: _kl_grid(log_q, log_p, w), _reverse_kl_pointwise,
                     sharp_log_p=True, closed=_measure("kl", swap=True))
@@ -616,4 +634,5 @@ def _evaluator(target, spec, options, grid, models, dtype, device):
     table = _tabulate_target(target, grid, models, spec, options, dtype, device)
     spacing = (table.x[1:] - table.x[:-1]).max().item()
     derivatives = _pointwise_derivatives(spec, table, options) if spec.pointwise else None
-    return _Evaluator(spec.build(table, **options), Grid(table.x, table.w), spacing, len(table.x), table, derivatives)
+    scalar = spec.grid_scalar(table) if spec.grid_scalar is not None else None
+    return _Evaluator(spec.build(table, **options), Grid(table.x, table.w), spacing, len(table.x), table, derivatives, scalar)
