@@ -9,12 +9,14 @@ Two ways to evaluate an objective for a batch of models, tried in this order:
    (``closed_form``): MSE, cosine and forward KL for a Normal or a mixture of Normals, W2
    for both, and reverse KL, squared Hellinger and α for a Normal target. MSE, cosine and
    forward KL also give the flow their exact gradient and Hessian in closed form, looked up
-   the same way (``_closed_derivatives``); the others are differenced;
+   the same way (``_closed_derivatives``), in tensors for a batch and in Python floats for one
+   model; the others are differenced;
 2. otherwise a grid kernel of ``_continuous`` on log p tabulated once on a fixed grid, applied to
    a batch of model log-densities ``[B, N]`` (a target given as density values on a grid
    always takes this way, as does any objective with no closed form for its target). On a grid,
    a pointwise objective (Σ w φ(log p, log q)) also gives the flow its exact gradient and Hessian
-   in one pass (``_pointwise_derivatives``).
+   in one pass (``_pointwise_derivatives``); forward KL also for one model in floats, from the
+   tabulated target's mass, mean and variance (``_forward_kl_moments``).
 """
 
 from __future__ import annotations
@@ -341,8 +343,8 @@ def _closed_wasserstein(target, order):
     return lambda q: closed_form("wasserstein2", target, q)
 
 
-_register_pointwise("forward_kl", "KL(P ‖ Q)", _kl_grid, _forward_kl_pointwise, _forward_kl_moments, closed=_closed_forward_kl,
-                    closed_derivatives=_closed_forward_kl_derivatives)
+_register_pointwise("forward_kl", "KL(P ‖ Q)", _kl_grid, _forward_kl_pointwise, _forward_kl_moments,
+                    closed=_closed_forward_kl, closed_derivatives=_closed_forward_kl_derivatives)
 _register_pointwise("reverse_kl", "KL(Q ‖ P)", lambda log_p, log_q, w: _kl_grid(log_q, log_p, w), _reverse_kl_pointwise,
                     sharp_log_p=True, closed=_measure("kl", swap=True))
 _register_pointwise("js", "JS(P, Q)", _js_grid, _js_pointwise)
@@ -560,7 +562,8 @@ class _Evaluator:
     for a pointwise objective on a grid and for a closed form that has them (MSE, cosine,
     forward KL), returns the value [B] with its exact gradient [B, 2] and Hessian [B, 3] in
     θ = (mu, log sigma) (``log``) or (mu, sigma), else it is None; ``scalar``, for those closed
-    forms, does the same for one model in Python floats (no tensor), else it is None.
+    forms and for forward KL on a grid, does the same for one model in Python floats (no tensor),
+    else it is None.
     """
 
     value: Callable
