@@ -321,9 +321,10 @@ def _step_points(steps):
 
 def _paths(record, B):
     """Per row, the recorded (θ₀, θ₁, loss) entries in order: list of [T_b, 3] numpy arrays."""
+    steps = [block for _, block in record if block.dim() == 2]
+    points = iter(_step_points(torch.cat(steps)).split([len(b) for b in steps]) if steps else ())  # all steps at once
     paths = [[] for _ in range(B)]
     for rows, block in record:
-        points = _step_points(block) if block.dim() == 2 else block
-        for r, p in zip(rows.tolist(), points.detach().cpu().numpy()):
+        for r, p in zip(rows.tolist(), (next(points) if block.dim() == 2 else block).detach().cpu().numpy()):
             paths[r].append(p)
     return [np.concatenate(p, 0) for p in paths]
