@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.distributions import Distribution
 
-from ._continuous import Grid, _bounds
+from ._continuous import _bounds
 from ._fit import (_DEFAULT_STEPS, FitOptions, FitResult, _check_device, _check_objective_kw, _check_options, _check_rtol,
                    _fit_many, _one_thread, _threads_for)
 from ._objectives import _evaluator, _smallest_scale
