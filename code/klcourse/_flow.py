@@ -112,9 +112,19 @@ class Problem:
         return theta[..., 1].exp() if self.log else theta[..., 1]
 
     def admissible(self, theta):
-        """Rows that are finite, with sigma > 0 (sigma) or log sigma < 700 (log sigma): [B] bool."""
-        ok = torch.isfinite(theta).all(-1)
+        """Rows that are finite, with sigma > 0 (sigma) or log sigma < 700 (log sigma): θ [B, 2] numpy → [B] bool."""
+        ok = np.isfinite(theta).all(-1)
         return ok & (theta[:, 1] < _EXP_CAP) if self.log else ok & (theta[:, 1] > 0)
+
+    def on_host(self, method):
+        """``method`` (``stencil`` or ``value_and_grad``) taking and giving numpy arrays: θ goes to the
+        tensors' device, the results come back (the step control runs on these small arrays)."""
+
+        def call(theta):
+            out = method(torch.from_numpy(theta).to(device=self.device, dtype=self.dtype))
+            return tuple(x.detach().cpu().numpy() for x in out)
+
+        return call
 
     def value_and_grad(self, theta):
         """Loss [B] and its exact gradient [B, 2] (from the objective's derivatives where it gives them, else by autograd)."""
@@ -152,20 +162,20 @@ class Problem:
 
 def eig2(h):
     """Eigenvalues (small, large) [B] each and unit eigenvectors [B, 2] each of [[a, b], [b, d]] given as h [B, 3]."""
-    a, b, d = h.unbind(-1)
-    mid, rad = 0.5 * (a + d), torch.hypot(0.5 * (a - d), b)
-    angle = 0.5 * torch.atan2(2 * b, a - d)  # direction of the large eigenvalue's eigenvector
-    big = torch.stack([angle.cos(), angle.sin()], -1)
-    small = torch.stack([-big[:, 1], big[:, 0]], -1)
+    a, b, d = h[:, 0], h[:, 1], h[:, 2]
+    mid, rad = 0.5 * (a + d), np.hypot(0.5 * (a - d), b)
+    angle = 0.5 * np.arctan2(2 * b, a - d)  # direction of the large eigenvalue's eigenvector
+    big = np.stack([np.cos(angle), np.sin(angle)], -1)
+    small = np.stack([-big[:, 1], big[:, 0]], -1)
     return (mid - rad, mid + rad), (small, big)
 
 
 def _phi(lam, t):
     """∫₀ᵗ e^{-λs} ds = (1 - e^{-λt})/λ: the flow of a quadratic along one eigenvector; elementwise."""
     z = lam * t
-    series = z.abs() < _SERIES_BELOW
-    exact = -torch.expm1(-z.clamp_min(-_EXP_CAP)) / torch.where(series, 1.0, lam)
-    return torch.where(series, t * (1 - 0.5 * z), torch.where(-z > _EXP_CAP, math.inf, exact))
+    series = np.abs(z) < _SERIES_BELOW
+    exact = -np.expm1(-np.maximum(z, -_EXP_CAP)) / np.where(series, 1.0, lam)
+    return np.where(series, t * (1 - 0.5 * z), np.where(-z > _EXP_CAP, math.inf, exact))
 
 
 def quadratic_flow(g, h, times, eig=None):
@@ -175,45 +185,51 @@ def quadratic_flow(g, h, times, eig=None):
     gradient's component c_k decays as e^{-λ_k t} and θ moves by -c_k (1 - e^{-λ_k t})/λ_k.
     """
     (l0, l1), (v0, v1) = eig2(h) if eig is None else eig
-    lam = torch.stack([l0, l1], -1)[:, None, :]  # [B, 1, 2]
-    vecs = torch.stack([v0, v1], -2)[:, None, :, :]  # [B, 1, 2 (k), 2]
+    lam = np.stack([l0, l1], -1)[:, None, :]  # [B, 1, 2]
+    vecs = np.stack([v0, v1], -2)[:, None, :, :]  # [B, 1, 2 (k), 2]
     c = (vecs * g[:, None, None, :]).sum(-1)  # [B, 1, 2]: the gradient's components
     t = times[..., None]  # [B, T, 1]
     moved = (_phi(lam, t) * c)[..., None] * vecs  # [B, T, 2 (k), 2]
-    left = (torch.exp((-lam * t).clamp_max(_EXP_CAP)) * c)[..., None] * vecs
+    left = (np.exp(np.minimum(-lam * t, _EXP_CAP)) * c)[..., None] * vecs
     return -moved.sum(-2), left.sum(-2)
+
+
+def _norm(v):
+    """Euclidean norm of each row of v [B, 2] → [B]."""
+    return np.sqrt((v * v).sum(-1))
 
 
 def _newton(theta, g, h):
     """θ - H⁻¹g [B, 2], and whether H is positive definite [B]."""
-    a, b, d = h.unbind(-1)
+    a, b, d = h[:, 0], h[:, 1], h[:, 2]
     det = a * d - b * b
     pd = (a > 0) & (det > 0)
-    det = torch.where(pd, det, 1.0)
-    step = torch.stack([(d * g[:, 0] - b * g[:, 1]) / det, (a * g[:, 1] - b * g[:, 0]) / det], -1)
+    det = np.where(pd, det, 1.0)
+    step = np.stack([(d * g[:, 0] - b * g[:, 1]) / det, (a * g[:, 1] - b * g[:, 0]) / det], -1)
     return theta - step, pd
 
 
 def _newton_polish(problem, theta, g, h, tol):
     """Newton steps with the last stencil Hessian, to |g| < tol × _POLISH_FACTOR: first with the stencil's gradient, then with the exact one."""
+    value_and_grad = problem.on_host(problem.value_and_grad)
     target = tol * _POLISH_FACTOR
     trial, pd = _newton(theta, g, h)  # from the end of a converged flow this step usually finishes the job
     ok = pd & problem.admissible(trial)
-    trial_loss, trial_g = problem.value_and_grad(torch.where(ok[:, None], trial, theta))
-    first = ok & torch.isfinite(trial_loss) & (trial_g.norm(dim=-1) < target)
-    loss, g = problem.value_and_grad(theta)
-    theta = torch.where(first[:, None], trial, theta)
-    loss, g = torch.where(first, trial_loss, loss), torch.where(first[:, None], trial_g, g)
+    trial_loss, trial_g = value_and_grad(np.where(ok[:, None], trial, theta))
+    first = ok & np.isfinite(trial_loss) & (_norm(trial_g) < target)
+    loss, g = value_and_grad(theta)
+    theta = np.where(first[:, None], trial, theta)
+    loss, g = np.where(first, trial_loss, loss), np.where(first[:, None], trial_g, g)
     going = ~first
     for _ in range(_POLISH_STEPS):
         trial, pd = _newton(theta, g, h)
-        going = going & (g.norm(dim=-1) >= target) & pd & problem.admissible(trial)
-        if not bool(going.any()):
+        going = going & (_norm(g) >= target) & pd & problem.admissible(trial)
+        if not going.any():
             break
-        trial_loss, trial_g = problem.value_and_grad(torch.where(going[:, None], trial, theta))
-        going = going & torch.isfinite(trial_loss) & (trial_g.norm(dim=-1) < g.norm(dim=-1))
-        theta = torch.where(going[:, None], trial, theta)
-        loss, g = torch.where(going, trial_loss, loss), torch.where(going[:, None], trial_g, g)
+        trial_loss, trial_g = value_and_grad(np.where(going[:, None], trial, theta))
+        going = going & np.isfinite(trial_loss) & (_norm(trial_g) < _norm(g))
+        theta = np.where(going[:, None], trial, theta)
+        loss, g = np.where(going, trial_loss, loss), np.where(going[:, None], trial_g, g)
     return theta, loss, g
 
 
@@ -228,81 +244,91 @@ def flow(problem, theta, steps, tol, t0, rtol):
     Numerica 2010, for exponential integrators). A row that is done leaves the batch: each step
     works on the rows still moving only.
 
-    Returns θ [B, 2], loss [B], gradient [B, 2], Hessian [B, 3], accepted steps [B] (numpy) and
-    the paths: one array [T_b, 3] of (θ₀, θ₁, loss) per row.
+    The loss and its derivatives are evaluated on the tensors' device, one batched call a step;
+    the step control works on their results as numpy arrays on the host (a step makes some 150
+    operations on [B]-sized arrays, each a microsecond in numpy and several as a tensor).
+
+    Returns θ [B, 2], loss [B], gradient [B, 2], Hessian [B, 3] (tensors, on θ's device),
+    accepted steps [B] (numpy) and the paths: one array [T_b, 3] of (θ₀, θ₁, loss) per row.
     """
-    B, device = theta.shape[0], theta.device
-    loss, g, h = problem.stencil(theta)
+    with np.errstate(all="ignore"):  # inf and NaN are handled as values, as torch does
+        out = _flow(problem, theta.detach().cpu().numpy().copy(), steps, tol, t0, rtol)
+    tensors = [torch.from_numpy(a).to(theta.device) for a in out[:4]]
+    return (*tensors, *out[4:])
+
+
+def _flow(problem, theta, steps, tol, t0, rtol):
+    """``flow`` on numpy arrays."""
+    stencil = problem.on_host(problem.stencil)
+    B, dtype = theta.shape[0], theta.dtype
+    loss, g, h = stencil(theta)
     (l0, l1), _ = eig2(h)
-    t = torch.full_like(loss, t0) if t0 is not None else 1.0 / torch.maximum(l0.abs(), l1.abs()).clamp_min(1e-12)
-    theta, accepted = theta.clone(), torch.zeros(B, dtype=torch.long, device=device)  # each row's end is written here
+    t = np.full_like(loss, t0) if t0 is not None else 1.0 / np.maximum(np.maximum(np.abs(l0), np.abs(l1)), 1e-12)
+    accepted = np.zeros(B, dtype=np.int64)  # each row's end is written into theta, loss, g, h, accepted
     # the rows still moving: their index into the batch, and their state
-    rows = torch.arange(B, device=device)
+    rows = np.arange(B)
     th, ls, gr, he, tt, n_acc = theta, loss, g, h, t, accepted
-    recent = loss[:, None].repeat(1, _PLATEAU_STEPS)  # the last losses, oldest first
-    n_recent = torch.ones(B, dtype=torch.long, device=device)
-    rejected = torch.zeros(B, dtype=torch.bool, device=device)
-    rejections = torch.zeros(B, dtype=torch.long, device=device)  # rejected steps in a row
-    stop = ~torch.isfinite(loss)
-    record = [(rows, torch.cat([theta, loss[:, None]], -1)[:, None, :])]  # (rows, their points [k, m, 3] or steps [k, 17])
-    times = torch.tensor((1.0,) + _BETWEEN, dtype=theta.dtype, device=device)  # the step's end, then the points between
-    loss, g, h = loss.clone(), g.clone(), h.clone()
+    recent = np.repeat(loss[:, None], _PLATEAU_STEPS, 1)  # the last losses, oldest first
+    n_recent = np.ones(B, dtype=np.int64)
+    rejected = np.zeros(B, dtype=bool)
+    rejections = np.zeros(B, dtype=np.int64)  # rejected steps in a row
+    stop = ~np.isfinite(loss)
+    record = [(rows, np.concatenate([theta, loss[:, None]], -1)[:, None, :])]  # (rows, their points [k, m, 3] or steps [k, 17])
+    times = np.array((1.0,) + _BETWEEN, dtype=theta.dtype)  # the step's end, then the points between
+    theta, loss, g, h = theta.copy(), loss.copy(), g.copy(), h.copy()
     while True:
-        gn = gr.norm(dim=-1)
+        gn = _norm(gr)
         keep = ~stop & (n_acc < steps) & (gn >= tol)
-        if not bool(keep.all()):  # rows that are done leave the batch
+        if not keep.all():  # rows that are done leave the batch
             out = rows[~keep]
             theta[out], loss[out], g[out], h[out], accepted[out] = th[~keep], ls[~keep], gr[~keep], he[~keep], n_acc[~keep]
-            if not bool(keep.any()):
+            if not keep.any():
                 break
             rows, th, ls, gr, he, tt, gn, n_acc = rows[keep], th[keep], ls[keep], gr[keep], he[keep], tt[keep], gn[keep], n_acc[keep]
             recent, n_recent, rejected, rejections, stop = recent[keep], n_recent[keep], rejected[keep], rejections[keep], stop[keep]
         eig = eig2(he)
-        allowed = torch.where(eig[0][0] > 0, max(rtol, _FLOW_MISMATCH_CONVEX), rtol)
+        allowed = np.where(eig[0][0] > 0, max(rtol, _FLOW_MISMATCH_CONVEX), rtol)
         step, predicted = quadratic_flow(gr, he, tt[:, None] * times, eig)
-        trial = th + step[:, 0]
+        trial = (th + step[:, 0]).astype(dtype, copy=False)
         ok = problem.admissible(trial)
-        if bool(ok.all()):
-            t_loss, t_g, t_h = problem.stencil(trial)
+        if ok.all():
+            t_loss, t_g, t_h = stencil(trial)
         else:
-            t_loss, t_g, t_h = ls.clone(), gr.clone(), he.clone()
-            if bool(ok.any()):
-                sub = ok.nonzero()[:, 0]
-                t_loss[sub], t_g[sub], t_h[sub] = problem.stencil(trial[sub])
+            t_loss, t_g, t_h = ls.copy(), gr.copy(), he.copy()
+            if ok.any():
+                t_loss[ok], t_g[ok], t_h[ok] = stencil(trial[ok])
         # error / allowed error; inf where the step leaves the domain or raises the loss
-        good = ok & torch.isfinite(t_loss) & (t_loss <= ls + _LOSS_RISE_EPS * problem.eps * ls.abs().clamp_min(1.0))
-        ratio = torch.where(good, (t_g - predicted[:, 0]).norm(dim=-1) / (allowed * gn), math.inf)
+        good = ok & np.isfinite(t_loss) & (t_loss <= ls + _LOSS_RISE_EPS * problem.eps * np.maximum(np.abs(ls), 1.0))
+        ratio = np.where(good, _norm(t_g - predicted[:, 0]) / (allowed * gn), math.inf)
         acc = ratio <= 1.0
-        if bool(acc.any()):
+        if acc.any():
             # the step, for the paths (the points between its ends follow the quadratic model: see _step_points)
-            record.append((rows[acc], torch.cat([th, ls[:, None], gr, he, step[:, 1:].flatten(1), trial, t_loss[:, None]], -1)[acc]))
-            th = torch.where(acc[:, None], trial, th)
-            ls = torch.where(acc, t_loss, ls)
-            gr = torch.where(acc[:, None], t_g, gr)
-            he = torch.where(acc[:, None], t_h, he)
-            recent = torch.where(acc[:, None], torch.cat([recent[:, 1:], ls[:, None]], -1), recent)
-            n_recent = torch.where(acc, (n_recent + 1).clamp_max(_PLATEAU_STEPS), n_recent)
+            record.append((rows[acc], np.concatenate([th, ls[:, None], gr, he, step[:, 1:].reshape(len(th), -1), trial, t_loss[:, None]], -1)[acc]))
+            th = np.where(acc[:, None], trial, th)
+            ls = np.where(acc, t_loss, ls)
+            gr = np.where(acc[:, None], t_g, gr)
+            he = np.where(acc[:, None], t_h, he)
+            recent = np.where(acc[:, None], np.concatenate([recent[:, 1:], ls[:, None]], -1), recent)
+            n_recent = np.where(acc, np.minimum(n_recent + 1, _PLATEAU_STEPS), n_recent)
             # no progress over many accepted steps
-            stop = stop | (acc & (n_recent == _PLATEAU_STEPS) & (recent[:, 0] - ls <= _PLATEAU_DROP * (1.0 + ls.abs())))
-            n_acc = n_acc + acc.long()
-        finite = torch.isfinite(ratio)
-        grow = torch.where(rejected, 1.0, _GROWTH_MAX)
-        factor = torch.minimum(grow, (_SAFETY / ratio.clamp_min(1e-12).sqrt()).clamp_min(_SHRINK_MAX))
-        tt = torch.where(finite, tt * factor, tt * _OUT_OF_DOMAIN_SHRINK)
-        rejections = torch.where(acc, 0, rejections + 1)
+            stop = stop | (acc & (n_recent == _PLATEAU_STEPS) & (recent[:, 0] - ls <= _PLATEAU_DROP * (1.0 + np.abs(ls))))
+            n_acc = n_acc + acc
+        finite = np.isfinite(ratio)
+        grow = np.where(rejected, 1.0, _GROWTH_MAX)
+        factor = np.minimum(grow, np.maximum(_SAFETY / np.sqrt(np.maximum(ratio, 1e-12)), _SHRINK_MAX))
+        tt = np.where(finite, tt * factor, tt * _OUT_OF_DOMAIN_SHRINK).astype(dtype, copy=False)
+        rejections = np.where(acc, 0, rejections + 1)
         # the step size collapsed: stop unconverged
-        stop = stop | (~finite & (tt * gn <= _COLLAPSE * (1.0 + th.abs().sum(-1)))) | (rejections >= _REJECTIONS_MAX)
+        stop = stop | (~finite & (tt * gn <= _COLLAPSE * (1.0 + np.abs(th).sum(-1)))) | (rejections >= _REJECTIONS_MAX)
         rejected = ratio > 1.0
-    finite = torch.isfinite(loss)
-    if problem.smooth and bool(finite.any()):
-        sub = finite.nonzero()[:, 0]
-        th, ls, gr = _newton_polish(problem, theta[sub], g[sub], h[sub], tol)
-        theta[sub], loss[sub], g[sub] = th, ls, gr
-        record.append((sub, torch.cat([th, ls[:, None]], -1)[:, None, :]))
-    elif bool(finite.any()):
-        sub = finite.nonzero()[:, 0]
-        loss[sub], g[sub] = problem.value_and_grad(theta[sub])
-    return theta, loss, g, h, accepted.cpu().numpy(), _paths(record, B)
+    finite = np.isfinite(loss)
+    if problem.smooth and finite.any():
+        th, ls, gr = _newton_polish(problem, theta[finite], g[finite], h[finite], tol)
+        theta[finite], loss[finite], g[finite] = th, ls, gr
+        record.append((finite.nonzero()[0], np.concatenate([th, ls[:, None]], -1)[:, None, :]))
+    elif finite.any():
+        loss[finite], g[finite] = problem.on_host(problem.value_and_grad)(theta[finite])
+    return theta, loss, g, h, accepted, _paths(record, B)
 
 
 def _step_points(steps):
@@ -315,16 +341,16 @@ def _step_points(steps):
         + (gr[:, None, :] * d).sum(-1)
         + 0.5 * (he[:, None, 0] * d[..., 0] ** 2 + 2 * he[:, None, 1] * d[..., 0] * d[..., 1] + he[:, None, 2] * d[..., 1] ** 2)
     )
-    between = torch.cat([th[:, None, :] + d, model_loss[..., None]], -1)  # [k, 3, 3]
-    return torch.cat([between, steps[:, None, 14:17]], 1)
+    between = np.concatenate([th[:, None, :] + d, model_loss[..., None]], -1)  # [k, 3, 3]
+    return np.concatenate([between, steps[:, None, 14:17]], 1)
 
 
 def _paths(record, B):
     """Per row, the recorded (θ₀, θ₁, loss) entries in order: list of [T_b, 3] numpy arrays."""
-    steps = [block for _, block in record if block.dim() == 2]
-    points = iter(_step_points(torch.cat(steps)).split([len(b) for b in steps]) if steps else ())  # all steps at once
+    steps = [block for _, block in record if block.ndim == 2]
+    points = iter(np.split(_step_points(np.concatenate(steps)), np.cumsum([len(b) for b in steps])[:-1]) if steps else ())
     paths = [[] for _ in range(B)]
     for rows, block in record:
-        for r, p in zip(rows.tolist(), (next(points) if block.dim() == 2 else block).detach().cpu().numpy()):
+        for r, p in zip(rows.tolist(), next(points) if block.ndim == 2 else block):
             paths[r].append(p)
     return [np.concatenate(p, 0) for p in paths]

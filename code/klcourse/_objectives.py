@@ -184,19 +184,22 @@ def _autograd_pointwise(kernel, log_p, ell, w, options, second=True):
 def _js_pointwise(log_p, ell, w, second=True):
     """JS's Σ w φ [B] with w φ', w φ'' [B, N] in closed form: with m = (p + q)/2 and r = q/(p + q),
     φ' = ½ q (ℓ - log m) and φ'' = ½ q (ℓ - log m + 1 - r) (autograd's second pass through
-    logaddexp gives NaN where one density underflows)."""
+    logaddexp gives NaN where one density underflows). The value is ``_js_grid``'s, term for term."""
     log_m = torch.logaddexp(log_p, ell) - LOG2  # [B, N]; ℓ is finite, so no (-inf, -inf) pair
-    value = _js_grid(log_p, ell, w, log_m)
-    q = ell.exp()
-    gap = torch.where(q > 0, ell - log_m, 0.0)
+    q, p = ell.exp(), log_p.exp()
+    gap = torch.where(q > 0, ell - log_m, 0.0)  # log(q/m), 0 where q underflows
+    q_term = q * gap
+    value = 0.5 * ((p * torch.where(p > 0, log_p - log_m, 0.0) + q_term) * w).sum(-1)
+    d1 = q_term * (0.5 * w)
     if not second:
-        return value, 0.5 * w * q * gap, None
-    r = (ell - log_m - LOG2).exp()
-    return value, 0.5 * w * q * gap, 0.5 * w * q * (gap + 1 - r)
+        return value, d1, None
+    r = (gap - LOG2).exp()  # q/(p + q) where q > 0 (where q = 0 it multiplies q)
+    return value, d1, d1 + (1 - r) * q * (0.5 * w)
 
 
 # φ' and φ'' of the other pointwise objectives in closed form (weights included), in ℓ = log q with
 # q = e^ℓ; each is the exact limit where a density underflows, and none needs autograd's two passes.
+# Each value is its grid kernel's, term for term, from the same intermediate arrays.
 
 
 def _forward_kl_pointwise(log_p, ell, w, second=True):
@@ -207,15 +210,17 @@ def _forward_kl_pointwise(log_p, ell, w, second=True):
 def _reverse_kl_pointwise(log_p, ell, w, second=True):
     """KL(Q ‖ P): φ = w q (ℓ - log p), φ' = w q (ℓ - log p + 1), φ'' = w q (ℓ - log p + 2); 0 where q underflows."""
     q = ell.exp()
-    gap = torch.where(q > 0, ell - log_p, 0.0)  # inf where p = 0 < q: so is the value
-    wq = w * q
-    return _kl_grid(ell, log_p, w), wq * (gap + 1), wq * (gap + 2) if second else None
+    q_term = q * torch.where(q > 0, ell - log_p, 0.0)  # inf where p = 0 < q: so is the value
+    d1 = (q_term + q) * w
+    return (q_term * w).sum(-1), d1, d1 + q * w if second else None
 
 
 def _hellinger_pointwise(log_p, ell, w, second=True):
     """He²: φ = ½ w (√p - √q)², φ' = ½ w (q - √(pq)), φ'' = ½ w (q - ½√(pq))."""
-    q, root = ell.exp(), (0.5 * (log_p + ell)).exp()
-    return _hellinger_grid(log_p, ell, w), 0.5 * w * (q - root), 0.5 * w * (q - 0.5 * root) if second else None
+    root_p, root_q = (0.5 * log_p).exp(), (0.5 * ell).exp()
+    value = 0.5 * ((root_p - root_q) ** 2 * w).sum(-1)
+    q, root, half_w = root_q * root_q, root_p * root_q, 0.5 * w
+    return value, half_w * (q - root), half_w * (q - 0.5 * root) if second else None
 
 
 def _mse_pointwise(log_p, ell, w, second=True):
