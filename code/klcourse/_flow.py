@@ -349,8 +349,8 @@ def _paths(record, B):
     """Per row, the recorded (θ₀, θ₁, loss) entries in order: list of [T_b, 3] numpy arrays."""
     steps = [block for _, block in record if block.ndim == 2]
     points = iter(np.split(_step_points(np.concatenate(steps)), np.cumsum([len(b) for b in steps])[:-1]) if steps else ())
-    paths = [[] for _ in range(B)]
-    for rows, block in record:
-        for r, p in zip(rows.tolist(), next(points) if block.ndim == 2 else block):
-            paths[r].append(p)
-    return [np.concatenate(p, 0) for p in paths]
+    blocks = [next(points) if block.ndim == 2 else block for _, block in record]  # [k, m, 3] each
+    row_of = np.concatenate([np.repeat(rows, b.shape[1]) for (rows, _), b in zip(record, blocks)])
+    entries = np.concatenate([b.reshape(-1, 3) for b in blocks])
+    order = np.argsort(row_of, kind="stable")  # by row; within a row, in the order recorded
+    return np.split(entries[order], np.cumsum(np.bincount(row_of, minlength=B))[:-1])
