@@ -109,10 +109,6 @@ class Problem:
             return self.sign * self.value(mu, s.exp(), s)
         return self.sign * self.value(mu, s, s.log())
 
-    def sigma(self, theta):
-        """sigma from θ [..., 2] → [...]."""
-        return theta[..., 1].exp() if self.log else theta[..., 1]
-
     def admissible(self, theta):
         """Rows that are finite, with sigma > 0 (sigma) or log sigma < 700 (log sigma): θ [B, 2] numpy → [B] bool."""
         ok = np.isfinite(theta).all(-1)
