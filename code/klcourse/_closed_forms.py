@@ -99,8 +99,10 @@ def closed_form(name, p, q, **kw):
     (``MixtureSameFamily``) and q a (batched) Normal, for ``fit_gaussian``:
     "l2_distance_squared" (∫(p - q)²), "cosine_similarity", "cross_entropy" (-E_p[log q]) and,
     for a mixture, "wasserstein2", all from ∫ N(x; a, s²) N(x; b, t²) dx = N(a; b, s² + t²)
-    and p's moments. Lookup walks the MROs of type(p) and type(q); a missing rule raises
-    a ``ValueError`` listing what is registered.
+    and p's moments. "cross_entropy" is also registered for any continuous p whose mean and
+    variance torch knows (Laplace, uniform, exponential, ...): log q is quadratic in x. Lookup
+    walks the MROs of type(p) and type(q); a missing rule raises a ``ValueError`` listing what is
+    registered.
 
     Examples
     --------
@@ -423,6 +425,15 @@ def _normal_components(p):
     raise NotImplementedError(f"{type(p).__name__} is not a Normal or a 1-D mixture of Normals")
 
 
+def _is_normal_mixture(p):
+    """Whether ``_normal_components`` can read p."""
+    try:
+        _normal_components(p)
+    except NotImplementedError:
+        return False
+    return True
+
+
 def _gauss_overlap(a, b, var):
     """N(a; b, var) = ∫ N(x; a, s²) N(x; b, t²) dx with var = s² + t²."""
     return torch.exp(-0.5 * (a - b) ** 2 / var) / torch.sqrt(2 * math.pi * var)
@@ -463,6 +474,29 @@ def _mixture_cross_entropy(p, q):
     w, m, s = _normal_components(p)
     mean = (w * m).sum()
     var = (w * (s**2 + (m - mean) ** 2)).sum()
+    return q.scale.log() + 0.5 * math.log(2 * math.pi) + (var + (mean - q.loc) ** 2) / (2 * q.scale**2)
+
+
+def _moments(p):
+    """(mean, variance) of a continuous scalar P as floats, by torch's formulas; the variance may be inf.
+
+    NotImplementedError for a discrete P, where torch has no formula, or where it gives NaN.
+    """
+    if p.support.is_discrete:
+        raise NotImplementedError(f"{type(p).__name__} is discrete: -E_P[log q] of a density q is not defined")
+    mean, var = float(p.mean), float(p.variance)
+    if var == math.inf:
+        return 0.0, var  # E_P[(X - mu)²] diverges whatever the mean
+    if not (math.isfinite(mean) and math.isfinite(var)):
+        raise NotImplementedError(f"torch gives no finite mean and variance for {type(p).__name__}")
+    return mean, var
+
+
+@register_closed_form("cross_entropy", Distribution, Normal)
+def _cross_entropy_by_moments(p, q):
+    """-E_P[log q] = log σ_q + ½ log 2π + (Var_P + (E_P - μ_q)²)/(2σ_q²) for any continuous P (log q is quadratic
+    in x, so P enters by its mean and variance only; infinite where Var_P is)."""
+    mean, var = _moments(p)
     return q.scale.log() + 0.5 * math.log(2 * math.pi) + (var + (mean - q.loc) ** 2) / (2 * q.scale**2)
 
 
@@ -639,6 +673,15 @@ def _mixture_cross_entropy_derivatives(p, dtype, device):
     return _moment_cross_entropy(mean, (w * (s**2 + (m - mean) ** 2)).sum().item())
 
 
+@_register_closed_derivatives("cross_entropy", Distribution, Normal)
+def _cross_entropy_by_moments_derivatives(p, dtype, device):
+    """-E_P[log q] from P's mean and variance (torch's); NotImplementedError where the variance is infinite (so is the value)."""
+    mean, var = _moments(p)
+    if var == math.inf:
+        raise NotImplementedError(f"{type(p).__name__} has infinite variance: -E_P[log q] is infinite")
+    return _moment_cross_entropy(mean, var)
+
+
 def _moment_cross_entropy(mean, var, mass=1.0, constant=0.0):
     """(derivatives, scalar) of constant - ∫ log q dμ for a measure μ of this mass, mean and variance (P itself, or
     a target tabulated on a grid: forward KL on a grid is exactly this, log q being quadratic in x).
@@ -695,13 +738,14 @@ def _mixture_wasserstein2(p, q):
 _ENTROPIES = weakref.WeakKeyDictionary()  # p -> h(p), computed once per distribution object
 
 
-def _mixture_entropy(p):
-    """Differential entropy h(P) = -∫ p log p of a Normal (torch's formula) or a Normal mixture (cached per p).
+def _entropy(p):
+    """Differential entropy h(P) = -∫ p log p of a Normal mixture (cached per p), else by torch's formula.
 
-    For a mixture: the trapezoidal rule at a twentieth of the narrowest width over 9 widths past
-    the outer components; p log p is analytic, so the rule converges geometrically.
+    For a mixture of Normals: the trapezoidal rule at a twentieth of the narrowest width over 9
+    widths past the outer components; p log p is analytic, so the rule converges geometrically.
+    Raises NotImplementedError where torch has no formula (a mixture of other components).
     """
-    if isinstance(p, Normal):
+    if isinstance(p, Normal) or not _is_normal_mixture(p):
         return p.entropy().item()
     if p in _ENTROPIES:
         return _ENTROPIES[p]

@@ -129,7 +129,8 @@ class FitResult:
         What was fitted, and how.
     hessian : numpy.ndarray, shape [2, 2]
         Hessian of ``loss`` at the result in the fitted parameterisation: exact for MSE, cosine
-        and forward KL in closed form (a Normal or Normal-mixture target) and for a pointwise
+        and forward KL in closed form (a Normal or Normal-mixture target; for forward KL any
+        continuous target with torch's mean, variance and entropy) and for a pointwise
         objective on a grid (every one but L1, cosine and Wasserstein), else by central differences.
 
     Examples

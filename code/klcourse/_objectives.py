@@ -7,10 +7,11 @@ Two ways to evaluate an objective for a batch of models, tried in this order:
 
 1. a closed form, looked up in the registry of ``_closed_forms`` by the type pair (P, Q)
    (``closed_form``): MSE, cosine and forward KL for a Normal or a mixture of Normals, W2
-   for both, and reverse KL, squared Hellinger and α for a Normal target. MSE, cosine and
-   forward KL also give the flow their exact gradient and Hessian in closed form, looked up
-   the same way (``_closed_derivatives``), in tensors for a batch and in Python floats for one
-   model; the others are differenced;
+   for both, and reverse KL, squared Hellinger and α for a Normal target; forward KL also for
+   any continuous target whose mean, variance and entropy torch knows (Laplace, uniform, ...).
+   MSE, cosine and forward KL also give the flow their exact gradient and Hessian in closed
+   form, looked up the same way (``_closed_derivatives``), in tensors for a batch and in Python
+   floats for one model; the others are differenced;
 2. otherwise a grid kernel of ``_continuous`` on log p tabulated once on a fixed grid, applied to
    a batch of model log-densities ``[B, N]`` (a target given as density values on a grid
    always takes this way, as does any objective with no closed form for its target). On a grid,
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 from torch.distributions import Distribution, MixtureSameFamily, Normal
 
-from ._closed_forms import _closed_form_derivatives, _mixture_entropy, _moment_cross_entropy, closed_form
+from ._closed_forms import _closed_form_derivatives, _entropy, _moment_cross_entropy, closed_form
 from ._continuous import (
     LOG2,
     Grid,
@@ -305,7 +306,7 @@ def _measure(name, swap=False):
 
 def _closed_forward_kl(target):
     """KL(P ‖ Q) = H(P, Q) - h(P): the cross-entropy in closed form, h(P) once per target."""
-    entropy = _mixture_entropy(target)
+    entropy = _entropy(target)
     return lambda q: closed_form("cross_entropy", target, q) - entropy
 
 
@@ -316,7 +317,7 @@ def _measure_derivatives(name):
 
 def _closed_forward_kl_derivatives(target, dtype, device):
     """KL(P ‖ Q)'s derivatives: the cross-entropy's, its value less h(P) (tensors and floats)."""
-    entropy = _mixture_entropy(target)
+    entropy = _entropy(target)
 
     def less_entropy(cross_entropy):
         def derivatives(mu, sigma, log_sigma, log, hessian=True):
