@@ -28,6 +28,9 @@ _objectives
   _LOG_SQRT_2PI   a mathematical constant; _REGISTRY the table of objectives; _LOG_P_WIDTHS a cache of
       _log_p_width's results (emptied for every looser run below); _CLOSED_EVALUATORS a cache of closed-form
       evaluators per target object.
+  _MIN_NODES      not guarded: the floor of 401 nodes binds only where the trapezoid is exact to rounding already
+      (a Normal target and model: 64 nodes at a third of sigma); it bound for a Laplace target, whose default grid
+      is now made of Gauss-Legendre panels (_PANEL_NODES, _PANEL_SPACINGS, guarded).
 _landscape
   _CHUNK          batching only: test_landscape checks that chunks give the values of one batch.
   _RTOL_SINGLE    100 (1000×) gives local_minima's three MSE minima to 1e-9: each polishing fit starts in its basin.
@@ -47,7 +50,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import integrate, stats
-from torch.distributions import Laplace
+from torch.distributions import Exponential, Laplace, Uniform
 
 import klcourse._closed_forms as closed_module
 import klcourse._fit as fit_module
@@ -127,13 +130,26 @@ def check_bend_between_modes():
 
 
 def check_laplace_target():
-    """JS of a Laplace target (on the default grid: no closed form) against scipy quad: 1e-2 (0.26% as shipped: the cusp at 0)."""
-    laplace = Laplace(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
-    got = objective_value(laplace, "js", 0.5, 1.0).item()
-    p, q = (lambda x: 0.5 * math.exp(-abs(x))), (lambda x: stats.norm.pdf(x, 0.5, 1.0))  # noqa: E731
-    integrand = lambda x: 0.5 * (p(x) * math.log(2 * p(x) / (p(x) + q(x))) + q(x) * math.log(2 * q(x) / (p(x) + q(x))))  # noqa: E731
-    ref = integrate.quad(integrand, -30, 30, points=[0.0, 0.5], limit=500, epsabs=0, epsrel=1e-13)[0]
-    return f"JS of Laplace off by {_rel(got, ref):.2g} relative" if _rel(got, ref) > 1e-2 else None
+    """JS and He² of targets with a cusp or an edge (Laplace, uniform, exponential) on the default grid against scipy
+    quad: 1e-9 (at most 2e-11 as shipped; the trapezoid erred by 0.2-1.5% there)."""
+    one = torch.tensor(1.0, dtype=torch.float64)
+    targets = (
+        (Laplace(0 * one, one), lambda x: 0.5 * math.exp(-abs(x)), [0.0]),
+        (Uniform(-1 * one, 2 * one), lambda x: 1 / 3 if -1 <= x < 2 else 0.0, [-1.0, 2.0]),
+        (Exponential(one), lambda x: math.exp(-x) if x >= 0 else 0.0, [0.0]),
+    )
+    q = lambda x: stats.norm.pdf(x, 0.5, 1.0)  # noqa: E731
+    for target, p, points in targets:
+        kernels = {
+            "js": lambda x: 0.5 * sum(a * math.log(2 * a / (p(x) + q(x))) for a in (p(x), q(x)) if a > 0),
+            "hellinger": lambda x: 0.5 * (math.sqrt(p(x)) - math.sqrt(q(x))) ** 2,
+        }
+        for name, f in kernels.items():
+            ref = integrate.quad(f, -35, 35, points=points + [0.5], limit=500, epsabs=0, epsrel=1e-13)[0]
+            got = objective_value(target, name, 0.5, 1.0).item()
+            if _rel(got, ref) > 1e-9:
+                return f"{name} of {type(target).__name__} off by {_rel(got, ref):.2g} relative"
+    return None
 
 
 def check_closed_forward_kl():
@@ -202,10 +218,17 @@ def check_rejections_end():
 
 
 def check_tails():
-    """The default grid's ends: ten more widths of nodes on each side change JS by < 1e-10 relative, for a Laplace
-    target (its own 1e-12 quantiles bind) and for a model 90 away from P (the model's 7.03 sigma bind)."""
+    """The default grid's ends, where JS must agree to 1e-10 relative: for a Laplace target (its own 1e-12 quantiles
+    bind) with scipy quad; for a model 90 away from P (the model's 7.03 sigma bind) with ten more widths of nodes
+    on each side."""
     laplace = Laplace(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
-    for target, mu, sigma in ((laplace, 0.0, 1.0), (P, 90.0, 1.0)):
+    p, q = (lambda x: 0.5 * math.exp(-abs(x))), (lambda x: stats.norm.pdf(x, 0.0, 1.0))  # noqa: E731
+    integrand = lambda x: 0.5 * (p(x) * math.log(2 * p(x) / (p(x) + q(x))) + q(x) * math.log(2 * q(x) / (p(x) + q(x))))  # noqa: E731
+    ref = integrate.quad(integrand, -35, 35, points=[0.0], limit=500, epsabs=0, epsrel=1e-13)[0]
+    got = objective_value(laplace, "js", 0.0, 1.0).item()
+    if _rel(got, ref) > 1e-10:
+        return f"JS for Laplace and N(0.0, 1.0) is off scipy quad by {_rel(got, ref):.2g}"
+    for target, mu, sigma in ((P, 90.0, 1.0),):
         grid = objectives_module._default_grid(target, [(mu, sigma)])
         h, n = (grid.x[1] - grid.x[0]).item(), len(grid.x)
         k = math.ceil(10 * max(sigma, target.stddev.item()) / h)
@@ -285,7 +308,8 @@ GUARDED = [  # (module, constant, 1000 times looser, the check that fails with i
     (objectives_module, "_Z_TAIL", float(stats.norm.isf(1e-9)), check_tails),  # the z of a 1000× larger tail
     (objectives_module, "_SPACING_SMOOTH", 1000 / 3, check_narrow_component),
     (objectives_module, "_SPACING_KINKED", 1000 / 30, check_kinked_grid),
-    (objectives_module, "_MIN_NODES", 1, check_laplace_target),  # 401/1000 rounds to a floor of one node
+    (objectives_module, "_PANEL_SPACINGS", 8000, check_laplace_target),
+    (objectives_module, "_PANEL_NODES", 0.016, check_laplace_target),  # no such Gauss-Legendre rule: the grid cannot be made
     (objectives_module, "_MAX_NODES", 20, check_default_grid),
     (objectives_module, "_BEND_PROBE_NODES", 20, check_bend_between_modes),
     (closed_module, "_TAIL_SCALES", 9.0 / 1000, check_closed_forward_kl),

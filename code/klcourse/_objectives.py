@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch.distributions import Distribution, MixtureSameFamily, Normal
+from torch.distributions import Distribution, Laplace, MixtureSameFamily, Normal
 
 from ._closed_forms import _closed_form_derivatives, _entropy, _moment_cross_entropy, closed_form
 from ._continuous import (
@@ -38,6 +38,7 @@ from ._continuous import (
     Grid,
     _alpha_grid,
     _bounds,
+    _cdf,
     _cosine_grid,
     _hellinger_grid,
     _js_grid,
@@ -49,6 +50,7 @@ from ._continuous import (
     _w1_grid,
     _w2_grid,
 )
+from ._quadrature import gauss_legendre
 from ._validate import check_real_scalar, check_scalar_distribution
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -62,6 +64,12 @@ _Z_TAIL = 7.034484
 _SPACING_SMOOTH = 1 / 3
 _SPACING_KINKED = 1 / 30
 _MIN_NODES, _MAX_NODES = 401, 20001  # a default grid never coarser than 401 nodes nor larger than 20,001
+# Where P's density has a cusp or an edge (Laplace, uniform, exponential, ...), the trapezoidal rule
+# errs by O(h²) or O(h) (1-4% on the default grid); the default grid is then made of Gauss-Legendre
+# panels of _PANEL_NODES nodes, each _PANEL_SPACINGS grid spacings wide (twice the nodes of the
+# trapezoid's), ending on every such point: each panel's integrand is smooth, and the rule on it
+# converges geometrically.
+_PANEL_NODES, _PANEL_SPACINGS = 16, 8
 _BEND_PROBE_NODES = 20001  # nodes of the probe for log p's sharpest bend: resolves a bend 1/2000 of P's range
 
 # ----------------------------------------------------------------------------- objectives
@@ -369,7 +377,7 @@ _register_pointwise("alpha", "D_α(P ‖ Q)", _alpha_grid, _alpha_pointwise, opt
 def _build_wasserstein(table, order):
     """W1 = ∫ |F_p - F_q| dx on the x-grid; W2 on the x-grid too (see ``_w2_in_x``)."""
     if order == 1:
-        cdf_p = table.dist.cdf(table.x)  # [N]
+        cdf_p = _cdf(table.dist, table.x)  # [N]: 0 below and 1 above a bounded support
 
         def value(mu, sigma, log_sigma):
             return _w1_grid(cdf_p, torch.special.ndtr((table.x - mu) / sigma), table.w)
@@ -482,14 +490,32 @@ def _default_grid(dist, models, smooth=True, sharp_log_p=False):
     lo = min([lo] + [m - _Z_TAIL * s for m, s in models])
     hi = max([hi] + [m + _Z_TAIL * s for m, s in models])
     scales = [s for s in scales + [s for _, s in models] if s is not None and s > 0]
-    n = math.ceil((hi - lo) / (min(scales) * (_SPACING_SMOOTH if smooth else _SPACING_KINKED))) + 1
+    spacing = min(scales) * (_SPACING_SMOOTH if smooth else _SPACING_KINKED)
+    n = math.ceil((hi - lo) / spacing) + 1
     if (hi - lo) / (_MAX_NODES - 1) > min(scales):  # even capped, the spacing would not resolve the narrowest scale
         raise ValueError(
             f"cannot choose a default grid for {type(dist).__name__}: covering all but {_TAIL_MASS:g} of its mass needs "
             f"[{lo:.3g}, {hi:.3g}], too wide for spacing {min(scales):.3g} with {_MAX_NODES} nodes (heavy tails?); "
             "pass grid=Grid.uniform(lo, hi, n) and read the value as the divergence restricted to that range"
         )
+    breaks = [b for b in _breakpoints(dist) if lo < b < hi]
+    if breaks:  # p has a cusp or an edge there: Gauss-Legendre panels that end on it (see _PANEL_SPACINGS)
+        edges = [lo, *sorted(set(breaks)), hi]
+        points = [a + (b - a) * k / m for a, b in zip(edges, edges[1:]) for m in [math.ceil((b - a) / (_PANEL_SPACINGS * spacing))]
+                  for k in range(m)] + [hi]
+        x, w = gauss_legendre(torch.tensor(points, dtype=torch.float64), nodes=_PANEL_NODES)
+        return Grid(x, w)
     return Grid.uniform(lo, hi, min(max(n, _MIN_NODES), _MAX_NODES))
+
+
+def _breakpoints(dist):
+    """Where P's density is not smooth: the finite ends of its support and the cusp of a Laplace (each component's, in a mixture)."""
+    parts = dist.component_distribution if isinstance(dist, MixtureSameFamily) else dist
+    points = [getattr(parts.support, end, None) for end in ("lower_bound", "upper_bound")]
+    if isinstance(parts, Laplace):
+        points.append(parts.loc)
+    return sorted({float(v) for point in points if point is not None for v in torch.as_tensor(point).reshape(-1).tolist()
+                   if math.isfinite(v)})
 
 
 def _check_objective(objective, alpha, order):
