@@ -53,6 +53,10 @@ _SIGMA_STEP_FRACTION = 0.25
 _SERIES_BELOW, _EXP_CAP = 1e-8, 700.0
 # Points recorded between a step's ends, as fractions of its time (for smooth paths in figures).
 _BETWEEN = (0.25, 0.5, 0.75)
+# Floor of a curvature or an error ratio before dividing by it: the first step's time 1/max|λ| where the
+# Hessian is ~0 (the step control shrinks a step too long), and the growth factor where a step's error is
+# ~0 (capped at _GROWTH_MAX anyway).
+_DIVISION_FLOOR = 1e-12
 # Adam's defaults (Kingma & Ba 2015, as torch.optim.Adam): they define the method, not a tolerance.
 _ADAM_BETA1, _ADAM_BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
 
@@ -261,7 +265,7 @@ def _flow(problem, theta, steps, tol, t0, rtol):
     B, dtype = theta.shape[0], theta.dtype
     loss, g, h = stencil(theta)
     (l0, l1), _ = eig2(h)
-    t = np.full_like(loss, t0) if t0 is not None else 1.0 / np.maximum(np.maximum(np.abs(l0), np.abs(l1)), 1e-12)
+    t = np.full_like(loss, t0) if t0 is not None else 1.0 / np.maximum(np.maximum(np.abs(l0), np.abs(l1)), _DIVISION_FLOOR)
     accepted = np.zeros(B, dtype=np.int64)  # each row's end is written into theta, loss, g, h, accepted
     # the rows still moving: their index into the batch, and their state
     rows = np.arange(B)
@@ -313,7 +317,7 @@ def _flow(problem, theta, steps, tol, t0, rtol):
             n_acc = n_acc + acc
         finite = np.isfinite(ratio)
         grow = np.where(rejected, 1.0, _GROWTH_MAX)
-        factor = np.minimum(grow, np.maximum(_SAFETY / np.sqrt(np.maximum(ratio, 1e-12)), _SHRINK_MAX))
+        factor = np.minimum(grow, np.maximum(_SAFETY / np.sqrt(np.maximum(ratio, _DIVISION_FLOOR)), _SHRINK_MAX))
         tt = np.where(finite, tt * factor, tt * _OUT_OF_DOMAIN_SHRINK).astype(dtype, copy=False)
         rejections = np.where(acc, 0, rejections + 1)
         # the step size collapsed: stop unconverged

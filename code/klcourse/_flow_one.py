@@ -133,7 +133,7 @@ def _flow(problem, theta, steps, tol, t0, path, rtol):
     if not math.isfinite(loss):
         return theta, loss, g, h, 0
     (l0, l1), _ = _eig2(h)
-    t = t0 if t0 is not None else 1.0 / max(abs(l0), abs(l1), 1e-12)
+    t = t0 if t0 is not None else 1.0 / max(abs(l0), abs(l1), F._DIVISION_FLOOR)
     accepted, recent, rejected, rejections = 0, [loss], False, 0
     while accepted < steps and math.hypot(*g) >= tol:
         gnorm = math.hypot(*g)
@@ -157,7 +157,7 @@ def _flow(problem, theta, steps, tol, t0, path, rtol):
             if len(recent) == F._PLATEAU_STEPS and recent[0] - loss <= F._PLATEAU_DROP * (1.0 + abs(loss)):
                 break  # no progress over many accepted steps (between the kinks of a non-smooth objective)
         if math.isfinite(ratio):  # error ∝ t²; no growth right after a rejection (Hairer, Nørsett & Wanner, II.4)
-            t *= min(1.0 if rejected else F._GROWTH_MAX, max(F._SHRINK_MAX, F._SAFETY / math.sqrt(max(ratio, 1e-12))))
+            t *= min(1.0 if rejected else F._GROWTH_MAX, max(F._SHRINK_MAX, F._SAFETY / math.sqrt(max(ratio, F._DIVISION_FLOOR))))
         else:
             t *= F._OUT_OF_DOMAIN_SHRINK
             if t * gnorm <= F._COLLAPSE * (1.0 + abs(theta[0]) + abs(theta[1])):
