@@ -122,7 +122,7 @@ def test_reprs_fit_in_a_few_lines():
 
 def test_heavy_tails_are_refused_not_answered_wrongly():
     cauchy = Cauchy(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
-    for objective in ("reverse_kl", "forward_kl", "mse"):
+    for objective in ("reverse_kl", "mse"):  # forward KL has its answer, inf (E[X²] diverges): test_closed_forms
         with pytest.raises(ValueError, match=r"cannot choose a default grid for Cauchy: .*pass grid="):
             fit_gaussian(cauchy, objective, 0.0, 1.0)
     with pytest.raises(ValueError, match=r"came out negative .* pass a grid covering both"):
