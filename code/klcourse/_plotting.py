@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap
+from matplotlib.ticker import LogLocator
 from torch.distributions import Distribution
 
 from ._continuous import _bounds, _log_density
@@ -297,10 +298,24 @@ def _is_geometric(values):
     return bool(np.allclose(ratios, ratios[0], rtol=1e-6) and abs(ratios[0] - 1) > 1e-9)
 
 
+class _InViewLogLocator(LogLocator):
+    """matplotlib's LogLocator without the ticks outside the view, which the axis would make and then not draw."""
+
+    def tick_values(self, vmin, vmax):
+        locs = super().tick_values(vmin, vmax)
+        lo, hi = np.log(sorted((vmin, vmax)))
+        slack = 1e-6 * (hi - lo)  # wider than the 1e-10 matplotlib keeps, so every drawn tick stays
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log(locs)
+        return locs[(logs >= lo - slack) & (logs <= hi + slack)]
+
+
 def _parameter_plane(ax, sigmas, text):
     """Axes of the (mu, sigma) plane: labelled, sigma on a log axis when the sigmas are geometric."""
     if _is_geometric(sigmas):
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(_InViewLogLocator())
+        ax.yaxis.set_minor_locator(_InViewLogLocator(subs="auto"))
     ax.set_xlabel(text["mu"])
     ax.set_ylabel(text["sigma"])
 
