@@ -340,9 +340,9 @@ class _InViewLogLocator(LogLocator):
 class _LogMinorFormatter(LogFormatterSciNotation):
     """matplotlib's minor tick labels of a log axis, switched off while all of them are empty.
 
-    Over two decades or more matplotlib labels only the powers of ten, yet it measures the
-    empty label of every minor tick at each layout pass and draw. The labels come back as
-    soon as a view (a zoom, new limits) gives any of them a text.
+    While the view holds two or more powers of ten, matplotlib labels only those, yet it
+    measures the empty label of every minor tick at each layout pass and draw. The labels
+    come back as soon as a view (a zoom, new limits) gives any of them a text.
     """
 
     _hidden = False
@@ -358,13 +358,16 @@ class _LogMinorFormatter(LogFormatterSciNotation):
 def _ticks_in_view(ax):
     """matplotlib's default ticks on each axis of ``ax``, less those it makes and never draws.
 
-    Only locators and formatters that are still the scale's defaults are replaced, by the
-    same ones (see the classes above): the figure looks the same and is drawn faster.
+    Only the scale's own locators and formatter, untouched since the scale was set, are
+    replaced, by the same ones (see the classes above): the figure looks the same and is
+    drawn faster.
     """
     for axis in (ax.xaxis, ax.yaxis):
-        if axis.get_scale() == "linear" and axis.isDefault_majloc:
+        default = axis.isDefault_majloc and axis.isDefault_minloc and axis.isDefault_minfmt
+        major, minor_format = type(axis.get_major_locator()), type(axis.get_minor_formatter())
+        if default and axis.get_scale() == "linear" and major is AutoLocator:
             axis.set_major_locator(_InViewLocator())
-        elif axis.get_scale() == "log" and axis.isDefault_majloc and axis.isDefault_minloc and axis.isDefault_minfmt:
+        elif default and axis.get_scale() == "log" and major is LogLocator and minor_format is LogFormatterSciNotation:
             base = axis.get_transform().base
             axis.set_major_locator(_InViewLogLocator(base))
             axis.set_minor_locator(_InViewLogLocator(base, subs="auto"))
