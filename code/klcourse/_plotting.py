@@ -334,6 +334,8 @@ class _InViewLogLocator(LogLocator):
 
     def tick_values(self, vmin, vmax):
         locs = super().tick_values(vmin, vmax)
+        if min(vmin, vmax) <= 0:  # matplotlib puts such a view's ticks from the smallest positive datum on
+            return locs
         return locs[_inside(locs, vmin, vmax, log=True)]
 
 
