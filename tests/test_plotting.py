@@ -197,3 +197,46 @@ def test_titles_sit_where_matplotlib_would_place_them(figures_inputs, lang):
         drawn[how] = _png(fig)
     assert axes[1].get_title() == title
     assert drawn["given"].shape == drawn["automatic"].shape and np.array_equal(drawn["given"], drawn["automatic"])
+
+
+def _matplotlib_ticks(ax):
+    """Give the axes matplotlib's default locators and formatters again (setting a scale resets them)."""
+    ax.set_xscale(ax.get_xscale())
+    ax.set_yscale(ax.get_yscale())
+
+
+@pytest.mark.parametrize("case", ["landscape", "landscape zoomed", "basins", "densities", "history"])
+def test_ticks_are_matplotlibs_less_the_ones_it_would_not_draw(figures_inputs, case):
+    # the plots leave out the ticks outside the view and the minor labels of a log axis while
+    # all of them are empty, so that matplotlib makes and measures fewer of them at every
+    # layout pass and draw: the figure must come out pixel for pixel as with matplotlib's ticks
+    fits, _, b = figures_inputs
+    mus, sigmas = np.linspace(-12, 17, 30), np.geomspace(0.3, 20, 25)   # view not on round numbers
+    L = landscape(P, "mse", mus, sigmas)
+    drawn, axes = {}, {}
+    for how in ("ours", "matplotlib"):
+        fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
+        if case.startswith("landscape"):
+            plot_landscape(L, mus, sigmas, minima=[(-5.0, 1.0)], paths=fits[:1], ax=ax, objective="mse")
+        elif case == "basins":
+            plot_basins(b, ax=ax)
+        elif case == "densities":
+            plot_densities(P, fits, ax=ax)
+        else:
+            plot_history(fits, ax=ax)
+        if how == "matplotlib":
+            _matplotlib_ticks(ax)
+        if case == "landscape zoomed":  # within one decade matplotlib labels the minor ticks: they must come back
+            fig.canvas.draw()
+            ax.set_ylim(1.5, 4.5)
+        drawn[how], axes[how] = _png(fig), ax
+    assert drawn["ours"].shape == drawn["matplotlib"].shape and np.array_equal(drawn["ours"], drawn["matplotlib"])
+    ours = axes["ours"]
+    for axis, (lo, hi) in ((ours.xaxis, ours.get_xlim()), (ours.yaxis, ours.get_ylim())):
+        for minor in (False, True):
+            locs, margin = axis.get_ticklocs(minor=minor), 1e-6 * (hi - lo)
+            assert np.all((locs >= lo - margin) & (locs <= hi + margin)), (case, minor, locs)
+    if case == "landscape":
+        assert ours.yaxis.get_ticklocs(minor=True).size and not ours.get_yticklabels(minor=True)
+    if case == "landscape zoomed":
+        assert [t.get_text() for t in ours.get_yticklabels(minor=True) if t.get_text()]

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap
+from matplotlib.ticker import AutoLocator, LogFormatterSciNotation, LogLocator
 from torch.distributions import Distribution
 
 from ._continuous import _bounds, _log_density
@@ -277,6 +278,7 @@ def plot_densities(target, models, ax=None, lang="en", labels=None, title=None):
         ax.legend(frameon=False, fontsize="small")
         if title is not None:
             ax.set_title(title)
+        _ticks_in_view(ax)
     return ax
 
 
@@ -297,10 +299,88 @@ def _is_geometric(values):
     return bool(np.allclose(ratios, ratios[0], rtol=1e-6) and abs(ratios[0] - 1) > 1e-9)
 
 
+def _inside(locs, vmin, vmax, log=False):
+    """Which tick locations lie in the view [vmin, vmax] (in log scale for a log axis).
+
+    The margin, a millionth of the span, is wider than the 1e-10 that matplotlib allows, so
+    every tick that matplotlib would draw is kept.
+    """
+    locs, ends = np.asarray(locs, dtype=np.float64), np.sort([vmin, vmax])
+    if log:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            locs, ends = np.log(locs), np.log(ends)
+    margin = 1e-6 * (ends[1] - ends[0])
+    return (locs >= ends[0] - margin) & (locs <= ends[1] + margin)
+
+
+class _InViewLocator(AutoLocator):
+    """matplotlib's locator of a linear axis, less the ticks outside the view.
+
+    The axis makes a Tick (three lines and two texts) for every location, updates all of
+    them at each layout pass and draw, and draws only those in the view. The labels stay the
+    same: the formatter takes its offset and exponent from the ticks in the view, and its
+    decimals from the step, which two neighbouring ticks show as well as all of them (with
+    fewer than two in the view, every tick is kept).
+    """
+
+    def tick_values(self, vmin, vmax):
+        locs = super().tick_values(vmin, vmax)
+        inside = _inside(locs, vmin, vmax)
+        return locs[inside] if inside.sum() >= 2 else locs
+
+
+class _InViewLogLocator(LogLocator):
+    """matplotlib's locator of a log axis (major or, with ``subs="auto"``, minor), less the ticks outside the view."""
+
+    def tick_values(self, vmin, vmax):
+        locs = super().tick_values(vmin, vmax)
+        if min(vmin, vmax) <= 0:  # matplotlib puts such a view's ticks from the smallest positive datum on
+            return locs
+        return locs[_inside(locs, vmin, vmax, log=True)]
+
+
+class _LogMinorFormatter(LogFormatterSciNotation):
+    """matplotlib's minor tick labels of a log axis, switched off while all of them are empty.
+
+    While the view holds two or more powers of ten, matplotlib labels only those, yet it
+    measures the empty label of every minor tick at each layout pass and draw. The labels
+    come back as soon as a view (a zoom, new limits) gives any of them a text.
+    """
+
+    _hidden = False
+
+    def format_ticks(self, values):
+        labels = super().format_ticks(values)
+        if self._hidden == any(labels):
+            self._hidden = not self._hidden
+            self.axis.set_tick_params(which="minor", label1On=not self._hidden)
+        return labels
+
+
+def _ticks_in_view(ax):
+    """matplotlib's default ticks on each axis of ``ax``, less those it makes and never draws.
+
+    Only the scale's own locators and formatter, untouched since the scale was set, are
+    replaced, by the same ones (see the classes above): the figure looks the same and is
+    drawn faster.
+    """
+    for axis in (ax.xaxis, ax.yaxis):
+        default = axis.isDefault_majloc and axis.isDefault_minloc and axis.isDefault_minfmt
+        major, minor_format = type(axis.get_major_locator()), type(axis.get_minor_formatter())
+        if default and axis.get_scale() == "linear" and major is AutoLocator:
+            axis.set_major_locator(_InViewLocator())
+        elif default and axis.get_scale() == "log" and major is LogLocator and minor_format is LogFormatterSciNotation:
+            base = axis.get_transform().base
+            axis.set_major_locator(_InViewLogLocator(base))
+            axis.set_minor_locator(_InViewLogLocator(base, subs="auto"))
+            axis.set_minor_formatter(_LogMinorFormatter(base, labelOnlyBase=False))
+
+
 def _parameter_plane(ax, sigmas, text):
     """Axes of the (mu, sigma) plane: labelled, sigma on a log axis when the sigmas are geometric."""
     if _is_geometric(sigmas):
         ax.set_yscale("log")
+    _ticks_in_view(ax)
     ax.set_xlabel(text["mu"])
     ax.set_ylabel(text["sigma"])
 
@@ -479,4 +559,5 @@ def plot_history(results, ax=None, lang="en", labels=None):
         ax.set_xlabel(text["path_point"] if all(f.method == "flow" for f in results) else text["step"])
         ax.set_ylabel(text["loss"])
         ax.legend(frameon=False, fontsize="small")
+        _ticks_in_view(ax)
     return ax
