@@ -8,6 +8,7 @@ chapters (1-D KL and entropy, multivariate KL, the factorised Gaussian fits of B
 import math
 import weakref
 
+import numpy as np
 import torch
 from torch.distributions import Distribution, MixtureSameFamily, Normal
 from torch.distributions import kl_divergence as _torch_kl
@@ -781,10 +782,11 @@ def _entropy(p):
         return p.entropy().item()
     if p in _ENTROPIES:
         return _ENTROPIES[p]
-    w, m, s = (t.detach().double().cpu() for t in _normal_components(p))
-    lo, hi = (m - _TAIL_SCALES * s).min().item(), (m + _TAIL_SCALES * s).max().item()
-    x = torch.linspace(lo, hi, math.ceil((hi - lo) / (s.min().item() / 20)) + 1, dtype=torch.float64)
-    log_p = torch.logsumexp(w.log() - 0.5 * ((x[:, None] - m) / s) ** 2 - s.log() - 0.5 * math.log(2 * math.pi), -1)
-    h = -torch.trapezoid(torch.exp(log_p) * log_p, x).item()
+    w, m, s = (np.asarray(t.detach().double().cpu().tolist()) for t in _normal_components(p))  # in numpy: a fit's set-up
+    lo, hi = (m - _TAIL_SCALES * s).min(), (m + _TAIL_SCALES * s).max()
+    x = np.linspace(lo, hi, math.ceil((hi - lo) / (s.min() / 20)) + 1)
+    with np.errstate(divide="ignore"):  # a weight of 0 has log -inf and adds nothing
+        log_p = np.logaddexp.reduce(np.log(w) - 0.5 * ((x[:, None] - m) / s) ** 2 - np.log(s) - 0.5 * math.log(2 * math.pi), -1)
+    h = -float(np.trapezoid(np.exp(log_p) * log_p, x))
     _ENTROPIES[p] = h
     return h
