@@ -384,3 +384,14 @@ def test_wasserstein1_of_a_target_with_a_bounded_support_on_the_default_grid():
     ref = integrate.quad(lambda x: abs(stats.uniform.cdf(x, -1, 3) - stats.norm.cdf(x, 0.5, 1.0)), -12, 12,
                          points=[-1.0, 2.0], limit=500, epsabs=0, epsrel=1e-12)[0]
     assert objective_value(uniform, "wasserstein", 0.5, 1.0, order=1).item() == pytest.approx(ref, rel=1e-4)
+
+
+def test_wasserstein1_of_a_gumbel_target_on_the_default_grid():
+    """Far in a Gumbel's left tail torch's cdf maps x to 0, off its base uniform's support, and raised: now F = 0 there."""
+    from klcourse import objective_value
+
+    gumbel = SKEWED_AND_KINKED["gumbel"]
+    ref = integrate.quad(lambda x: abs(stats.gumbel_r.cdf(x) - stats.norm.cdf(x, 0.5, 1.3)), -40, 60,
+                         limit=500, epsabs=0, epsrel=1e-12)[0]
+    assert objective_value(gumbel, "wasserstein", 0.5, 1.3, order=1).item() == pytest.approx(ref, rel=1e-3)
+    assert gumbel._validate_args  # the target itself still checks its arguments

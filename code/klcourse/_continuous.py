@@ -14,11 +14,12 @@ returns ``inf`` for a divergent integral or raises a ``ValueError`` when 1e-6 ca
 promised. With a ``grid`` they take trapezoidal sums on it, as the book's seed did.
 """
 
+import copy
 import math
 from dataclasses import dataclass
 
 import torch
-from torch.distributions import MixtureSameFamily, Normal
+from torch.distributions import MixtureSameFamily, Normal, TransformedDistribution
 
 from . import _quadrature as _quad
 from ._closed_forms import closed_form_or_none
@@ -311,12 +312,24 @@ def _cdf(dist, x):
     """F(x) on the grid x [N]: 0 below and 1 above a support interval (where torch's cdf would raise)."""
     inside = dist.support.check(x)  # [N] bool
     if bool(inside.all()):
-        return dist.cdf(x)
+        try:
+            return dist.cdf(x)
+        except ValueError:  # a transformed distribution (Gumbel, ...): far out, its base's value rounds off its support
+            return _unchecked(dist).cdf(x)
     if not bool(inside.any()):
         raise ValueError(f"the grid misses the support of {type(dist).__name__}")
     anchor = x[inside].min()
     outside = (x > anchor).to(x.dtype)  # 1 above the support, 0 below it
     return torch.where(inside, dist.cdf(torch.where(inside, x, anchor)), outside)
+
+
+def _unchecked(dist):
+    """A shallow copy of dist (and of its base, for a transformed one) that does not check values against its support."""
+    copy_ = copy.copy(dist)
+    copy_._validate_args = False
+    if isinstance(copy_, TransformedDistribution):
+        copy_.base_dist = _unchecked(copy_.base_dist)
+    return copy_
 
 
 # ----------------------------------------------------------------------------- grid kernels
