@@ -498,9 +498,9 @@ def _default_grid(dist, models, smooth=True, sharp_log_p=False):
             f"[{lo:.3g}, {hi:.3g}], too wide for spacing {min(scales):.3g} with {_MAX_NODES} nodes (heavy tails?); "
             "pass grid=Grid.uniform(lo, hi, n) and read the value as the divergence restricted to that range"
         )
-    breaks = [b for b in _breakpoints(dist) if lo < b < hi]
-    if breaks:  # p has a cusp or an edge there: Gauss-Legendre panels that end on it (see _PANEL_SPACINGS)
-        edges = [lo, *sorted(set(breaks)), hi]
+    breaks = [b for b in _breakpoints(dist) if lo <= b <= hi]
+    if breaks:  # p has a cusp or an edge there (or at an end): Gauss-Legendre panels that end on it (see _PANEL_SPACINGS)
+        edges = sorted({lo, hi, *breaks})
         points = [a + (b - a) * k / m for a, b in zip(edges, edges[1:]) for m in [math.ceil((b - a) / (_PANEL_SPACINGS * spacing))]
                   for k in range(m)] + [hi]
         x, w = gauss_legendre(torch.tensor(points, dtype=torch.float64), nodes=_PANEL_NODES)
