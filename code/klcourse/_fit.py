@@ -369,7 +369,8 @@ def fit_gaussian(
         Quadrature grid or its points (trapezoid weights), used where the objective has no
         closed form for the target (see Notes) and for a target given as density values.
         Default: a trapezoidal grid covering P, the start and N(mean_P, (1.5 sd_P)²), with
-        spacing a third of the narrowest scale.
+        spacing a third of the narrowest scale; where P's density has a cusp or an edge (Laplace,
+        uniform, exponential, ...), Gauss-Legendre panels ending on it instead.
     alpha : float, optional
         For ``"alpha"`` only.
     order : {1, 2}, optional
@@ -415,8 +416,9 @@ def fit_gaussian(
 
     How the objective is evaluated: where the closed-form registry (``closed_form``) has a
     rule for the target's type (MSE, cosine, forward KL and W2 for a Normal or a mixture of
-    Normals; reverse KL, He² and α for a Normal target), that, exact to rounding; otherwise
-    the trapezoidal rule on ``grid``. The default grid also covers the starting model, so it
+    Normals; forward KL and W2 also for any continuous target whose moments (and, for W2,
+    quantiles) torch knows; reverse KL, He² and α for a Normal target), that, exact to rounding;
+    otherwise the quadrature rule of ``grid``. The default grid also covers the starting model, so it
     changes with the start; the minima it gives agree across starts to about 1e-10. Pass one
     ``grid`` for identical sums.
 
