@@ -501,8 +501,8 @@ def _default_grid(dist, models, smooth=True, sharp_log_p=False):
     breaks = [b for b in _breakpoints(dist) if lo <= b <= hi]
     if breaks:  # p has a cusp or an edge there (or at an end): Gauss-Legendre panels that end on it (see _PANEL_SPACINGS)
         edges = sorted({lo, hi, *breaks})
-        points = [a + (b - a) * k / m for a, b in zip(edges, edges[1:]) for m in [math.ceil((b - a) / (_PANEL_SPACINGS * spacing))]
-                  for k in range(m)] + [hi]
+        width = max(_PANEL_SPACINGS * spacing, (hi - lo) * _PANEL_NODES / _MAX_NODES)  # about _MAX_NODES nodes at most
+        points = [a + (b - a) * k / m for a, b in zip(edges, edges[1:]) for m in [math.ceil((b - a) / width)] for k in range(m)] + [hi]
         x, w = gauss_legendre(torch.tensor(points, dtype=torch.float64), nodes=_PANEL_NODES)
         return Grid(x, w)
     return Grid.uniform(lo, hi, min(max(n, _MIN_NODES), _MAX_NODES))
