@@ -395,3 +395,15 @@ def test_wasserstein1_of_a_gumbel_target_on_the_default_grid():
                          limit=500, epsabs=0, epsrel=1e-12)[0]
     assert objective_value(gumbel, "wasserstein", 0.5, 1.3, order=1).item() == pytest.approx(ref, rel=1e-3)
     assert gumbel._validate_args  # the target itself still checks its arguments
+
+
+def test_wasserstein2_and_forward_kl_of_a_float32_target_match_float64():
+    """A float32 target's quantile product is integrated in float64 (in float32 the last panels' u rounds to 1: NaN)."""
+    from klcourse import objective_value
+
+    for make in (lambda dt: torch.distributions.Laplace(torch.tensor(0.0, dtype=dt), torch.tensor(1.0, dtype=dt)),
+                 lambda dt: torch.distributions.Exponential(torch.tensor(1.0, dtype=dt))):
+        for name, kw in (("wasserstein", {"order": 2}), ("forward_kl", {})):
+            single = objective_value(make(torch.float32), name, 0.5, 1.3, **kw).item()
+            double = objective_value(make(torch.float64), name, 0.5, 1.3, **kw).item()
+            assert single == pytest.approx(double, rel=1e-6), name

@@ -751,7 +751,7 @@ def _quantile_product_in_u(p, mean, var):
     u, w = gauss_legendre(breaks)
     try:
         with torch.no_grad():
-            x = p.icdf(u.to(p.mean.device, p.mean.dtype)).double().cpu()
+            x = p.icdf(u.to(p.mean.device)).double().cpu()  # u in float64 whatever P's dtype: near 1 float32 rounds to 1
     except NotImplementedError:
         standard = Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
         return 0.5 * (mean * mean + var + 1.0 - _w2_default(p, standard).item() ** 2)
