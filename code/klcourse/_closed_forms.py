@@ -728,8 +728,8 @@ def _quantile_product(p):
 
 @register_closed_form("wasserstein2", Distribution, Normal)
 def _wasserstein2_by_quantile_product(p, q):
-    """W2 of any continuous P against Normals, as for a mixture below, with c = E_P[X Φ⁻¹(F_P(X))] from W2(P, N(0, 1)):
-    W2(P, N(0, 1))² = m_P² + v_P - 2c + 1, integrated once per P by the adaptive quadrature (cached); inf where v_P is."""
+    """W2 of any continuous P against Normals, as for a mixture below, with c = E_P[X Φ⁻¹(F_P(X))] integrated once per P
+    (``_quantile_product_in_u``, cached); inf where v_P is."""
     mean, var = _moments(p)
     if var == math.inf:
         return torch.full_like(q.loc, math.inf)
