@@ -426,15 +426,6 @@ def _normal_components(p):
     raise NotImplementedError(f"{type(p).__name__} is not a Normal or a 1-D mixture of Normals")
 
 
-def _is_normal_mixture(p):
-    """Whether ``_normal_components`` can read p."""
-    try:
-        _normal_components(p)
-    except NotImplementedError:
-        return False
-    return True
-
-
 def _gauss_overlap(a, b, var):
     """N(a; b, var) = ∫ N(x; a, s²) N(x; b, t²) dx with var = s² + t²."""
     return torch.exp(-0.5 * (a - b) ** 2 / var) / torch.sqrt(2 * math.pi * var)
@@ -778,11 +769,15 @@ def _entropy(p):
     widths past the outer components; p log p is analytic, so the rule converges geometrically.
     Raises NotImplementedError where torch has no formula (a mixture of other components).
     """
-    if isinstance(p, Normal) or not _is_normal_mixture(p):
+    if isinstance(p, Normal):
         return p.entropy().item()
     if p in _ENTROPIES:
         return _ENTROPIES[p]
-    w, m, s = (np.asarray(t.detach().double().cpu().tolist()) for t in _normal_components(p))  # in numpy: a fit's set-up
+    try:
+        components = _normal_components(p)
+    except NotImplementedError:
+        return p.entropy().item()  # torch's formula (NotImplementedError where it has none)
+    w, m, s = (np.asarray(t.detach().double().cpu().tolist()) for t in components)  # in numpy: a fit's set-up
     lo, hi = (m - _TAIL_SCALES * s).min(), (m + _TAIL_SCALES * s).max()
     x = np.linspace(lo, hi, math.ceil((hi - lo) / (s.min() / 20)) + 1)
     with np.errstate(divide="ignore"):  # a weight of 0 has log -inf and adds nothing

@@ -348,11 +348,10 @@ def _kl_grid(log_p, log_q, w):
     return (_rel_entr_log(log_p, log_q) * w).sum(-1)
 
 
-def _js_grid(log_p, log_q, w, log_m=None):
-    """JS(p, q) = ½ KL(p ‖ m) + ½ KL(q ‖ m), m = (p + q)/2 (Lin 1991), log m by logaddexp (or given, as the fit's derivatives have it)."""
-    if log_m is None:
-        both_zero = (log_p == -_INF) & (log_q == -_INF)  # logaddexp(-inf, -inf) has a NaN gradient
-        log_m = torch.logaddexp(torch.where(both_zero, 0.0, log_p), torch.where(both_zero, 0.0, log_q)) - LOG2
+def _js_grid(log_p, log_q, w):
+    """JS(p, q) = ½ KL(p ‖ m) + ½ KL(q ‖ m), m = (p + q)/2 (Lin 1991), log m by logaddexp."""
+    both_zero = (log_p == -_INF) & (log_q == -_INF)  # logaddexp(-inf, -inf) has a NaN gradient
+    log_m = torch.logaddexp(torch.where(both_zero, 0.0, log_p), torch.where(both_zero, 0.0, log_q)) - LOG2
     return 0.5 * ((_rel_entr_log(log_p, log_m) + _rel_entr_log(log_q, log_m)) * w).sum(-1)
 
 
