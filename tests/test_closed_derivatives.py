@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Categorical, Laplace, MixtureSameFamily
@@ -139,6 +140,29 @@ def test_one_model_in_floats_gives_the_tensor_rows(target, objective, log):
                 assert len(sh) == 3 and sh == pytest.approx(h[b].tolist(), rel=1e-13, abs=_finite_scale(h[b]))
             else:
                 assert sh is None
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("log", [True, False], ids=["log_sigma", "sigma"])
+def test_models_in_numpy_arrays_give_the_tensor_rows(target, objective, log):
+    # the same math on numpy arrays [B]: the batched flow's step control calls it on the host
+    _, derivatives = _setup(TARGETS[target], objective)
+    _, scalar = _setup(TARGETS[target], objective, scalar=True)
+    models = MODELS + [(2.5, 1e-200), (0.0, math.exp(400.0))]
+    thetas = _thetas(models, log)
+    mu, sigma = np.array([m for m, _ in models]), np.array([s for _, s in models])
+    for hessian in (True, False):
+        v, g, h = _call(derivatives, thetas, log, hessian=hessian)
+        with np.errstate(all="ignore"):  # as in the flow: overflow and underflow are values here
+            av, ag, ah = scalar(mu, sigma, np.log(sigma), log, hessian)
+        assert isinstance(av, np.ndarray) and av.shape == (len(models),) and len(ag) == 2
+        for b in range(len(models)):
+            assert av[b] == pytest.approx(v[b].item(), rel=1e-13, abs=1e-300)
+            assert [ag[0][b], ag[1][b]] == pytest.approx(g[b].tolist(), rel=1e-13, abs=_finite_scale(g[b]))
+            if hessian:
+                assert [x[b] for x in ah] == pytest.approx(h[b].tolist(), rel=1e-13, abs=_finite_scale(h[b]))
+        assert hessian or ah is None
 
 
 def test_cosine_gives_the_similarity_and_the_flow_maximises_it():

@@ -106,6 +106,33 @@ def test_landscape_figure_marks_minima_and_paths(figures_inputs):
     plt.close("all")
 
 
+def test_colour_bar_labels_tell_every_level_apart():
+    # a forward-KL landscape: its levels run from 1.3 to about 1,500 with several below 3, which
+    # matplotlib's default labels gave the same decimals (none): 1.7 and 2.4 both printed as "2"
+    mus, sigmas = np.linspace(-12.0, 17.0, 30), np.geomspace(0.3, 20.0, 25)
+    L = landscape(P, "forward_kl", mus, sigmas)
+    ax = plot_landscape(L, mus, sigmas, objective="forward_kl", levels=16)
+    ax.figure.canvas.draw()
+    bar = ax.figure.axes[-1]
+    ticks = bar.get_yticks()
+    labels = [t.get_text() for t in bar.get_yticklabels()]
+    assert len(ticks) >= 5 and len(set(labels)) == len(labels), labels
+    # each label is its level to 3 significant digits at least; integer digits are kept whole
+    assert np.allclose([float(t) for t in labels], ticks, rtol=5e-3), (labels, ticks)
+    assert ticks.max() > 1000 and "e" not in labels[-1]
+    plt.close("all")
+
+
+def test_level_labels_add_digits_until_they_differ():
+    from klcourse._plotting import _LevelFormatter
+
+    labels = _LevelFormatter().format_ticks
+    assert labels([0.99999943, 1.35018086, 1484.3]) == ["1.00", "1.35", "1484"]
+    assert labels([1.9996, 2.0004]) == ["1.9996", "2.0004"]
+    assert labels([1.78e-11, 3.2011e-4, 0.0292097]) == ["1.78e-11", "3.20e-04", "0.0292"]
+    assert labels([0.0, 0.5]) == ["0", "0.500"]
+
+
 @pytest.mark.parametrize(
     "call, message",
     [

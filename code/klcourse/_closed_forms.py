@@ -562,6 +562,19 @@ def _overlap_sums(components, mu, sigma, order):
     return torch.stack(G, -2) @ w  # [B, order + 1, K] @ [K]
 
 
+def _overlap_sums_arrays(components, mu, sigma, order):
+    """The D_n of ``_overlap_sums`` for models in numpy arrays mu, sigma [B] (components as numpy arrays [K]): a list of order + 1 arrays [B]."""
+    w, m, s2 = components
+    u = 1.0 / (s2 + sigma[:, None] * sigma[:, None])  # [B, K]
+    gap = m - mu[:, None]
+    minus_a = gap * u
+    G = [np.exp(gap * minus_a * -0.5) * np.sqrt(u)]
+    G.append(minus_a * G[0])
+    for n in range(1, order):
+        G.append(minus_a * G[n] - n * u * G[n - 1])
+    return [(g * w).sum(-1) for g in G]  # each product rounded, then summed (no fused multiply-add): symmetric terms cancel exactly
+
+
 def _overlap_sums_floats(components, mu, sigma, order):
     """The D_n of ``_overlap_sums`` for one model in Python floats (components as tuples of floats): a list of order + 1."""
     D = [0.0] * (order + 1)
@@ -582,7 +595,7 @@ def _to_sigma(f, h, sigma):
     """Derivatives in (mu, t = log sigma), f = (f_mu, f_t) and h = (h_mumu, h_mut, h_tt) or None, carried to (mu, sigma).
 
     ∂/∂sigma = (∂/∂t)/sigma, ∂²/∂mu∂sigma = (∂²/∂mu∂t)/sigma and ∂²/∂sigma² = (∂²/∂t² - ∂/∂t)/sigma² (from
-    ∂/∂t = sigma ∂/∂sigma and ∂²/∂t² = sigma² ∂²/∂sigma² + sigma ∂/∂sigma). Tensors [B] or floats alike.
+    ∂/∂t = sigma ∂/∂sigma and ∂²/∂t² = sigma² ∂²/∂sigma² + sigma ∂/∂sigma). Tensors, numpy arrays or floats alike.
     """
     return (f[0], f[1] / sigma), None if h is None else (h[0], h[1] / sigma, (h[2] - f[1]) / sigma / sigma)
 
@@ -590,10 +603,11 @@ def _to_sigma(f, h, sigma):
 def _both_ways(compose):
     """(derivatives, scalar) from ``compose(mu, sigma, log_sigma, hessian)`` → (value, f, h) in (mu, log sigma).
 
-    ``compose`` takes tensors [B, 1] or floats alike; ``derivatives(mu, sigma, log_sigma, log, hessian=True)``
-    takes [B, 1] tensors and returns the value [B], gradient [B, 2] and Hessian (h00, h01, h11) [B, 3] (None
-    unless ``hessian``) in θ = (mu, log sigma) if ``log`` else (mu, sigma); ``scalar`` takes and returns floats
-    (tuples for the gradient and Hessian), for one model without a tensor.
+    ``compose`` takes tensors [B, 1], numpy arrays [B] or floats alike; ``derivatives(mu, sigma, log_sigma, log,
+    hessian=True)`` takes [B, 1] tensors and returns the value [B], gradient [B, 2] and Hessian (h00, h01, h11)
+    [B, 3] (None unless ``hessian``) in θ = (mu, log sigma) if ``log`` else (mu, sigma); ``scalar`` takes and
+    returns floats (tuples for the gradient and Hessian), for one model without a tensor, or numpy arrays [B]
+    (tuples of arrays), for the batched flow's step control on the host.
     """
 
     def derivatives(mu, sigma, log_sigma, log, hessian=True):
@@ -612,12 +626,15 @@ def _both_ways(compose):
 def _of_overlap_sums(p, scale, dtype, device, compose):
     """``_both_ways`` for ``compose(D, sigma, hessian)`` of the overlap sums D_n of scale × S (tensors [B, 1] or floats)."""
     tensors = _components_for(p, dtype, device, scale)
-    floats = tuple(tuple(t.tolist()) for t in _components_for(p, torch.float64, torch.device("cpu"), scale))
+    arrays = tuple(t.numpy() for t in _components_for(p, torch.float64, torch.device("cpu"), scale))
+    floats = tuple(tuple(a.tolist()) for a in arrays)
 
     def by_tensors_or_floats(mu, sigma, log_sigma, hessian):
         order = 4 if hessian else 2
         if isinstance(sigma, torch.Tensor):
             D = _overlap_sums(tensors, mu, sigma, order).split(1, -1)  # [B, 1] each
+        elif isinstance(sigma, np.ndarray):
+            D = _overlap_sums_arrays(arrays, mu, sigma, order)  # [B] each
         else:
             D = _overlap_sums_floats(floats, mu, sigma, order)
         return compose(D, sigma, hessian)

@@ -118,15 +118,29 @@ class Problem:
         ok = np.isfinite(theta).all(-1)
         return ok & (theta[:, 1] < _EXP_CAP) if self.log else ok & (theta[:, 1] > 0)
 
-    def on_host(self, method):
-        """``method`` (``stencil`` or ``value_and_grad``) taking and giving numpy arrays: θ goes to the
-        tensors' device, the results come back (the step control runs on these small arrays)."""
+    def on_host(self, hessian):
+        """``stencil`` (``hessian``) or ``value_and_grad`` taking and giving numpy arrays, for the step control.
+
+        Where the objective gives its derivatives for models in floats (``scalar``: the closed forms,
+        forward KL on a grid), they take the [B] numpy arrays as they are and no tensor is made; else
+        θ goes to the tensors' device and the results come back.
+        """
+        if self.scalar is not None and self.smooth:
+            return lambda theta: self._host_exact(theta, hessian)
+        method = self.stencil if hessian else self.value_and_grad
 
         def call(theta):
             out = method(torch.from_numpy(theta).to(device=self.device, dtype=self.dtype))
             return tuple(x.detach().cpu().numpy() for x in out)
 
         return call
+
+    def _host_exact(self, theta, hessian):
+        """Loss [B], gradient [B, 2] and Hessian [B, 3] (if ``hessian``) from ``scalar`` on the numpy arrays θ [B, 2]."""
+        mu, s = theta[:, 0], theta[:, 1]
+        value, g, h = self.scalar(mu, np.exp(s), s, True, hessian) if self.log else self.scalar(mu, s, np.log(s), False, hessian)
+        out = self.sign * value, self.sign * np.stack(g, -1)
+        return (*out, self.sign * np.stack(h, -1)) if hessian else out
 
     def value_and_grad(self, theta):
         """Loss [B] and its exact gradient [B, 2] (from the objective's derivatives where it gives them, else by autograd)."""
@@ -213,7 +227,7 @@ def _newton(theta, g, h):
 
 def _newton_polish(problem, theta, g, h, tol):
     """Newton steps with the last stencil Hessian, to |g| < tol × _POLISH_FACTOR: first with the stencil's gradient, then with the exact one."""
-    value_and_grad = problem.on_host(problem.value_and_grad)
+    value_and_grad = problem.on_host(hessian=False)
     target = tol * _POLISH_FACTOR
     trial, pd = _newton(theta, g, h)  # from the end of a converged flow this step usually finishes the job
     ok = pd & problem.admissible(trial)
@@ -261,7 +275,7 @@ def flow(problem, theta, steps, tol, t0, rtol):
 
 def _flow(problem, theta, steps, tol, t0, rtol):
     """``flow`` on numpy arrays."""
-    stencil = problem.on_host(problem.stencil)
+    stencil = problem.on_host(hessian=True)
     B, dtype = theta.shape[0], theta.dtype
     loss, g, h = stencil(theta)
     (l0, l1), _ = eig2(h)
@@ -329,7 +343,7 @@ def _flow(problem, theta, steps, tol, t0, rtol):
         theta[finite], loss[finite], g[finite] = th, ls, gr
         record.append((finite.nonzero()[0], np.concatenate([th, ls[:, None]], -1)[:, None, :]))
     elif finite.any():
-        loss[finite], g[finite] = problem.on_host(problem.value_and_grad)(theta[finite])
+        loss[finite], g[finite] = problem.on_host(hessian=False)(theta[finite])
     return theta, loss, g, h, accepted, _paths(record, B)
 
 

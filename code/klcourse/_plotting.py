@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap
-from matplotlib.ticker import AutoLocator, LogFormatterSciNotation, LogLocator
+from matplotlib.ticker import AutoLocator, Formatter, LogFormatterSciNotation, LogLocator
 from torch.distributions import Distribution
 
 from ._continuous import _bounds, _log_density
@@ -357,6 +357,35 @@ class _LogMinorFormatter(LogFormatterSciNotation):
         return labels
 
 
+class _LevelFormatter(Formatter):
+    """Labels of a colour bar's contour levels: each to at least 3 significant digits, more until no two are alike.
+
+    The levels of a landscape sit at quantiles of its values, so they can span 1 to 1,500 with
+    several between 1 and 3; matplotlib's default gives every label the same decimals (here none),
+    which printed 1.7 and 2.4 both as "2". Integer digits are never rounded away (1484, not
+    1.48e+03); a value below 1e-3 is written in powers of ten.
+    """
+
+    def __call__(self, x, pos=None):
+        return self.format_ticks([x])[0]
+
+    def format_ticks(self, values):
+        for digits in range(3, 16):
+            labels = [self._label(v, digits) for v in values]
+            if len(set(labels)) == len(labels):
+                break
+        return labels
+
+    @staticmethod
+    def _label(v, digits):
+        if v == 0 or not np.isfinite(v):
+            return f"{v:g}"
+        if abs(v) < 1e-3:
+            return f"{v:.{digits - 1}e}"
+        exponent = int(f"{abs(v):.{digits - 1}e}".split("e")[1])  # of v rounded to the digits (0.9999994 → 1.00)
+        return f"{v:.{max(0, digits - 1 - exponent)}f}"
+
+
 def _ticks_in_view(ax):
     """matplotlib's default ticks on each axis of ``ax``, less those it makes and never draws.
 
@@ -438,7 +467,7 @@ def plot_landscape(L, mus, sigmas, minima=None, paths=None, ax=None, lang="en", 
         if len(bounds) < 2:
             bounds = np.array([finite.min() - 0.5, finite.min() + 0.5])
         filled = ax.contourf(mus, sigmas, np.where(np.isfinite(L), L, finite.max()), levels=bounds, cmap="viridis")
-        bar = ax.figure.colorbar(filled, ax=ax)
+        bar = ax.figure.colorbar(filled, ax=ax, format=_LevelFormatter())
         bar.set_label(objective_label(objective, lang) if objective is not None else text["loss"])
         for k, path in enumerate(paths or []):
             m, s = _path_of(path)
@@ -453,7 +482,7 @@ def plot_landscape(L, mus, sigmas, minima=None, paths=None, ax=None, lang="en", 
         ax.set_xlim(mus.min(), mus.max())
         ax.set_ylim(sigmas.min(), sigmas.max())
         if minima or paths:
-            ax.legend(loc="upper left", fontsize="small", framealpha=0.8)
+            ax.legend(loc="lower left", fontsize="small", framealpha=0.8)
         if title is not None:
             _set_title(ax, title)
     return ax
