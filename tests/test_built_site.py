@@ -120,6 +120,17 @@ def test_math_is_typeset_at_build_time(lang):
     assert typeset >= 5, "the chapters' math is typeset"
 
 
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("page", PAGES)
+def test_no_glued_tolerance_prints_as_zero(lang, page):
+    """"To within 0e+00" compares a number with itself: the maximum-entropy table once checked torch's
+    entropies against torch's own closed-form KL and said so. (An exact agreement stated as such is fine.)"""
+    text = re.sub(r"<(pre|script|style)\b.*?</\1>", "", (SITE / lang / f"{page}.html").read_text(encoding="utf-8"), flags=re.S)
+    text = " ".join(re.sub(r"<[^>]+>", "", text).split())
+    zeros = re.findall(r".{0,60}(?:within (?:a )?0(?:\.0+)?e[+-]00|0(?:\.0+)?e[+-]00 ?以内).{0,20}", text)
+    assert not zeros, zeros[:3]
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_japanese_prose_has_no_line_breaks_that_render_as_spaces(page):
     text = (SITE / "ja" / f"{page}.html").read_text(encoding="utf-8")
