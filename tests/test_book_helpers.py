@@ -1,4 +1,4 @@
-"""Tests of klcourse._book: glue, default_device, set_seed."""
+"""Tests of klcourse._book: glue, error_bound, default_device, set_seed."""
 
 import sys
 import types
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import klcourse._book as book
-from klcourse import default_device, glue, set_seed
+from klcourse import default_device, error_bound, glue, set_seed
 
 
 @pytest.fixture
@@ -91,3 +91,41 @@ def test_set_seed_makes_every_generator_repeat():
 def test_set_seed_validation(seed):
     with pytest.raises(ValueError, match=r"seed must be a non-negative integer; got"):
         set_seed(seed)
+
+
+# --- error_bound ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("error, floor, expected", [
+    (0.0, 1e-14, 1e-14),
+    (2.2e-16, 1e-14, 1e-14),          # two machines' rounding of one computation ...
+    (7.1e-16, 1e-14, 1e-14),          # ... give one bound
+    (1e-14, 1e-14, 1e-14),
+    (1.01e-14, 1e-14, 1e-13),
+    (1e-8, 1e-14, 1e-8),              # an exact power of ten is its own bound
+    (1e-7, 1e-14, 1e-7),
+    (1.0000001e-8, 1e-14, 1e-7),
+    (3e-9, 1e-14, 1e-8),
+    (0.5, 1e-14, 1.0),
+    (7.1e-15, 1e-13, 1e-13),
+])
+def test_error_bound_is_the_next_power_of_ten_above_the_floor(error, floor, expected):
+    assert error_bound(error, floor=floor) == expected
+
+
+@pytest.mark.parametrize("error", [torch.tensor(3e-15, dtype=torch.float64), np.float64(3e-15), np.array(3e-15)])
+def test_error_bound_takes_scalars_of_every_kind(error):
+    assert type(error_bound(error)) is float and error_bound(error) == 1e-14
+
+
+@pytest.mark.parametrize("error, floor, message", [
+    (-1e-16, 1e-14, "error must be a finite non-negative number"),
+    (float("nan"), 1e-14, "error must be a finite non-negative number"),
+    (float("inf"), 1e-14, "error must be a finite non-negative number"),
+    (torch.ones(2), 1e-14, "error must be a real number"),
+    ("0.1", 1e-14, "error must be a real number"),
+    (1e-16, 0.0, "floor must be a positive finite number"),
+    (1e-16, float("inf"), "floor must be a positive finite number"),
+])
+def test_error_bound_rejects_bad_input_by_name(error, floor, message):
+    with pytest.raises(ValueError, match=message):
+        error_bound(error, floor=floor)

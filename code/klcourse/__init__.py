@@ -97,8 +97,9 @@ from ._plotting import plot_history
 from ._animation import Animation
 from ._animation import animate_fits
 
-# --- book helpers: glue numbers into the prose, device, seed ------------------------------
+# --- book helpers: glue numbers into the prose, bound rounding-level differences, device, seed
 from ._book import glue
+from ._book import error_bound
 from ._book import default_device
 from ._book import set_seed
 
@@ -184,6 +185,7 @@ __all__ = [
     "animate_fits",
     # book helpers
     "glue",
+    "error_bound",
     "default_device",
     "set_seed",
 ]

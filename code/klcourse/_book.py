@@ -1,4 +1,5 @@
-"""Small helpers for the book's notebooks: glue numbers into the prose, pick a device, seed.
+"""Small helpers for the book's notebooks: glue numbers into the prose, bound rounding-level
+differences, pick a device, seed.
 
 Used in every chapter: each number a sentence quotes is computed in a cell and passed to
 :func:`glue`, so the prose can never drift from the code.
@@ -6,6 +7,7 @@ Used in every chapter: each number a sentence quotes is computed in a cell and p
 
 from __future__ import annotations
 
+import math
 import numbers
 import random
 
@@ -82,6 +84,56 @@ def glue(name, value, display=False):
             return value
         myst_glue(name, value, display=display)
     return value
+
+
+def error_bound(error, floor=1e-14):
+    """A bound on a rounding-level difference that reads the same on every machine.
+
+    Two CPUs (or a CPU and a GPU) may round the same float64 computation differently in the
+    last bits: a difference of 2e-16 on one machine is 7e-16 on another. A sentence that quotes
+    such a difference should quote a bound instead, or the page changes with the machine that
+    built it. This returns the smallest power of ten at or above ``error``, and at least
+    ``floor``; pick ``floor`` ten times or more above the rounding level of the computation.
+
+    Parameters
+    ----------
+    error : float or one-element tensor or array
+        A non-negative difference (its absolute value is not taken for you).
+    floor : float, default 1e-14
+        The smallest bound returned; positive.
+
+    Returns
+    -------
+    float
+        ``max(floor, 10 ** ceil(log10(error)))``; ``floor`` when ``error`` is 0.
+
+    Raises
+    ------
+    ValueError
+        If ``error`` is negative or not finite, or ``floor`` is not positive and finite.
+
+    Examples
+    --------
+    >>> error_bound(2.2e-16), error_bound(7e-16), error_bound(0.0)
+    (1e-14, 1e-14, 1e-14)
+    >>> error_bound(3e-9)
+    1e-08
+    >>> error_bound(7.1e-15, floor=1e-13)
+    1e-13
+    """
+    value = _plain_scalar(error)
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise ValueError(f"error must be a real number (a float or a one-element tensor or array); got {error!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"error must be a finite non-negative number; got {value!r}")
+    if isinstance(floor, bool) or not isinstance(floor, numbers.Real) or not math.isfinite(floor) or floor <= 0:
+        raise ValueError(f"floor must be a positive finite number; got {floor!r}")
+    if value <= floor:
+        return float(floor)
+    exponent = math.ceil(math.log10(value))
+    if 10.0 ** (exponent - 1) >= value:     # log10 rounded a power of ten up by one
+        exponent -= 1
+    return float(10.0 ** exponent)
 
 
 def default_device():
