@@ -545,8 +545,10 @@ def _components_for(p, dtype, device, scale):
 
 
 def _self_overlap(p):
-    """∫p² of a Normal (mixture), in float64."""
-    return _mixture_self_overlap(*(t.detach().double().cpu() for t in _normal_components(p))).item()
+    """∫p² of a Normal (mixture), in float64: in numpy, as a fit's set-up (a first torch op costs tens of microseconds)."""
+    w, m, s = (np.asarray(t.detach().double().cpu().tolist()) for t in _normal_components(p))
+    v = s[:, None] * s[:, None] + s[None, :] * s[None, :]  # [K, K]
+    return float((w[:, None] * w[None, :] * (np.exp(-0.5 * (m[:, None] - m[None, :]) ** 2 / v) / np.sqrt(2 * math.pi * v))).sum())
 
 
 def _overlap_sums(components, mu, sigma, order):
@@ -625,13 +627,16 @@ def _both_ways(compose):
 
 def _of_overlap_sums(p, scale, dtype, device, compose):
     """``_both_ways`` for ``compose(D, sigma, hessian)`` of the overlap sums D_n of scale × S (tensors [B, 1] or floats)."""
-    tensors = _components_for(p, dtype, device, scale)
-    arrays = tuple(t.numpy() for t in _components_for(p, torch.float64, torch.device("cpu"), scale))
-    floats = tuple(tuple(a.tolist()) for a in arrays)
+    w, m, s = (t.detach().double().cpu().tolist() for t in _normal_components(p))
+    floats = tuple(x * (scale / math.sqrt(2 * math.pi)) for x in w), tuple(m), tuple(x * x for x in s)  # as _components_for
+    arrays = tuple(np.array(f, dtype=np.float64) for f in floats)
+    tensors = []  # made on the first batched call on the device: one model on the CPU never needs them
 
     def by_tensors_or_floats(mu, sigma, log_sigma, hessian):
         order = 4 if hessian else 2
         if isinstance(sigma, torch.Tensor):
+            if not tensors:
+                tensors.extend(_components_for(p, dtype, device, scale))
             D = _overlap_sums(tensors, mu, sigma, order).split(1, -1)  # [B, 1] each
         elif isinstance(sigma, np.ndarray):
             D = _overlap_sums_arrays(arrays, mu, sigma, order)  # [B] each

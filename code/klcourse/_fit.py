@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.distributions import Distribution, Normal
 
-from ._flow import Problem, flow
+from ._flow import Problem, flow, host_dtype
 from ._flow_one import first_order, flow_one
 from ._objectives import OBJECTIVES, Objective, _check_objective, _device_of, _evaluator, _is_smooth
 from ._validate import check_positive_int, check_real_scalar
@@ -233,7 +233,8 @@ def _fit_many(target, spec, options, mus, sigmas, parameterization, method, lr, 
     log = parameterization == "log_sigma"
     problem = Problem(ev.value, spec.maximised, log, opts.dtype, device, _is_smooth(spec, options), ev.spacing, ev.derivatives,
                       ev.scalar if opts.dtype == torch.float64 else None)  # floats are float64
-    theta = torch.tensor(np.stack([mus, np.log(sigmas) if log else sigmas], -1), dtype=opts.dtype, device=device)  # [B, 2]
+    # [B, 2] on the host, in the fit's dtype: the step control works on numpy arrays, one start in floats
+    theta = np.stack([mus, np.log(sigmas) if log else sigmas], -1).astype(host_dtype(opts.dtype))
     with _threads_for(9 * len(mus) * ev.nodes):
         if method == "flow":
             run = flow_one if len(mus) == 1 and device.type == "cpu" else flow  # one CPU start: Python floats are faster
@@ -244,9 +245,9 @@ def _fit_many(target, spec, options, mus, sigmas, parameterization, method, lr, 
         else:
             lr = _DEFAULT_LR[method] if lr is None else lr
             outs = [first_order(problem, theta[b : b + 1], steps, opts.tol, lr, method, opts.record_every) for b in range(len(mus))]
-            theta, loss, g, h = (torch.cat([o[i].to(theta) for o in outs]) for i in range(4))
+            theta, loss, g, h = (np.concatenate([o[i] for o in outs]) for i in range(4))
             done, paths = np.concatenate([o[4] for o in outs]), [o[5][0] for o in outs]
-    theta, loss, g, h = (t.detach().cpu().double().numpy() for t in (theta, loss, g, h))
+    theta, loss, g, h = (a.astype(np.float64) for a in (theta, loss, g, h))
     if spec.name != "cosine" and np.any(loss < -_NEGATIVE_SLACK):  # every other objective is a divergence or a distance
         raise ValueError(
             f"target's {spec.name} came out negative ({loss.min():.3g}) on the quadrature grid: the grid does not hold the "

@@ -82,6 +82,11 @@ _DIFFERENCES = torch.tensor(
 _ON_DEVICE = {}  # (dtype, device) → the two tables there, made once
 
 
+def host_dtype(dtype):
+    """The numpy dtype of the step control's arrays for a fit in torch ``dtype`` (float64 or float32)."""
+    return np.float64 if dtype == torch.float64 else np.float32
+
+
 def _stencil_for(theta):
     """_STENCIL and _DIFFERENCES in theta's dtype and on its device."""
     key = (theta.dtype, theta.device)
@@ -264,13 +269,12 @@ def flow(problem, theta, steps, tol, t0, rtol):
     the step control works on their results as numpy arrays on the host (a step makes some 150
     operations on [B]-sized arrays, each a microsecond in numpy and several as a tensor).
 
-    Returns θ [B, 2], loss [B], gradient [B, 2], Hessian [B, 3] (tensors, on θ's device),
-    accepted steps [B] (numpy) and the paths: one array [T_b, 3] of (θ₀, θ₁, loss) per row.
+    θ is a numpy array [B, 2] in the problem's dtype (``host_dtype``). Returns θ [B, 2], loss [B],
+    gradient [B, 2], Hessian [B, 3], accepted steps [B] (numpy arrays) and the paths: one array
+    [T_b, 3] of (θ₀, θ₁, loss) per row.
     """
     with np.errstate(all="ignore"):  # inf and NaN are handled as values, as torch does
-        out = _flow(problem, theta.detach().cpu().numpy().copy(), steps, tol, t0, rtol)
-    tensors = [torch.from_numpy(a).to(theta.device) for a in out[:4]]
-    return (*tensors, *out[4:])
+        return _flow(problem, theta.copy(), steps, tol, t0, rtol)
 
 
 def _flow(problem, theta, steps, tol, t0, rtol):

@@ -177,7 +177,7 @@ def _flow(problem, theta, steps, tol, t0, path, rtol):
 
 
 def flow_one(problem, theta, steps, tol, t0, rtol):
-    """``_flow.flow`` for one start θ [1, 2], with the same outputs."""
+    """``_flow.flow`` for one start θ [1, 2] (numpy), with the same outputs."""
     path = []
     th, loss, g, h, done = _flow(_Scalar(problem), tuple(theta[0].tolist()), steps, tol, t0, path, rtol)
     return _outputs(problem, th, loss, g, h, done, [(a[0], a[1], b) for a, b in path])
@@ -185,7 +185,7 @@ def flow_one(problem, theta, steps, tol, t0, rtol):
 
 def _outputs(problem, theta, loss, g, h, done, path):
     """One row's result as ``_flow.flow`` returns it: θ [1, 2], loss [1], gradient [1, 2], Hessian [1, 3], steps [1], [path [T, 3]]."""
-    row = lambda v: torch.tensor([list(v)], dtype=problem.dtype)  # noqa: E731
+    row = lambda v: np.array([list(v)], dtype=F.host_dtype(problem.dtype))  # noqa: E731  (rounded as the batched flow's rows)
     return row(theta), row([loss])[0], row(g), row(h), np.array([done]), [np.array(path, dtype=np.float64)]
 
 
