@@ -681,10 +681,10 @@ def _mixture_cosine_derivatives(p, dtype, device):
 @_register_closed_derivatives("cross_entropy", Normal, Normal)
 @_register_closed_derivatives("cross_entropy", MixtureSameFamily, Normal)
 def _mixture_cross_entropy_derivatives(p, dtype, device):
-    """-E_P[log q] needs only P's mean and variance (``_moment_cross_entropy``)."""
-    w, m, s = (t.detach().double().cpu() for t in _normal_components(p))
-    mean = (w * m).sum().item()
-    return _moment_cross_entropy(mean, (w * (s**2 + (m - mean) ** 2)).sum().item())
+    """-E_P[log q] needs only P's mean and variance (``_moment_cross_entropy``), here in numpy (a fit's set-up)."""
+    w, m, s = (np.asarray(t.detach().double().cpu().tolist()) for t in _normal_components(p))
+    mean = float((w * m).sum())
+    return _moment_cross_entropy(mean, float((w * (s**2 + (m - mean) ** 2)).sum()))
 
 
 @_register_closed_derivatives("cross_entropy", Distribution, Normal)
