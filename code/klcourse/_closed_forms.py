@@ -630,13 +630,14 @@ def _of_overlap_sums(p, scale, dtype, device, compose):
     w, m, s = (t.detach().double().cpu().tolist() for t in _normal_components(p))
     floats = tuple(x * (scale / math.sqrt(2 * math.pi)) for x in w), tuple(m), tuple(x * x for x in s)  # as _components_for
     arrays = tuple(np.array(f, dtype=np.float64) for f in floats)
-    tensors = []  # made on the first batched call on the device: one model on the CPU never needs them
+    tensors = []  # made on the first batched call on the device (one model on the CPU never needs them); set whole, so
+    # that two threads making them at once leave the same three tensors
 
     def by_tensors_or_floats(mu, sigma, log_sigma, hessian):
         order = 4 if hessian else 2
         if isinstance(sigma, torch.Tensor):
             if not tensors:
-                tensors.extend(_components_for(p, dtype, device, scale))
+                tensors[:] = _components_for(p, dtype, device, scale)
             D = _overlap_sums(tensors, mu, sigma, order).split(1, -1)  # [B, 1] each
         elif isinstance(sigma, np.ndarray):
             D = _overlap_sums_arrays(arrays, mu, sigma, order)  # [B] each
