@@ -3,16 +3,15 @@
 The build executes each page on this machine, and the Colab notebooks committed to the repository
 carry the numbers it glued into the text. Another machine (CI's, a learner's Colab runtime) may
 round the last bits of a float64 differently: torch and MKL (its linear algebra) pick their
-kernels by the CPU's vector instructions, and the width of a vector decides the order in which
-a sum adds. A number whose
-printed digits depend on that changes the page with the machine that builds it, and the
-committed notebooks no longer match a fresh build (a difference of 2e-16 printed as ``.0e`` did
-exactly that: ``kc.error_bound`` now glues a bound for such differences).
+kernels by the CPU's vector instructions, and the width of a vector decides the order in which a
+sum adds. A number whose printed digits depend on that changes the page with the machine that
+builds it, and the committed notebooks no longer match a fresh build (a difference of 2e-16
+printed as ``.0e`` did exactly that: ``kc.error_bound`` now glues a bound for such differences).
 
-This test executes every page of the English edition again with torch's kernels and MKL's
+This test executes every page of the English edition again with torch's and MKL's kernels
 limited to other instruction sets (``ATEN_CPU_CAPABILITY``, ``MKL_ENABLE_INSTRUCTIONS``: on this
-machine each changes some glued values in their last bits) and compares each glued number as the text of
-either edition formats it (the two editions run the same code) against the build's.
+machine each changes some glued values in their last bits) and compares each glued number, as
+the text of either edition formats it (the two editions run the same code), with the build's.
 """
 
 from __future__ import annotations
