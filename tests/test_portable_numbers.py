@@ -16,13 +16,14 @@ the text of either edition formats it (the two editions run the same code), with
 
 from __future__ import annotations
 
-import ast
+import json
 import re
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from myst_nb.core.variables import format_plain_text  # how a {glue:text} role formats its value
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "code" / "bench"))
@@ -32,7 +33,7 @@ from chapters import run_chapter  # noqa: E402
 
 pytestmark = [pytest.mark.build, pytest.mark.slow]
 
-CACHE = ROOT / "_build" / "editions" / "html-en" / "_build" / ".jupyter_cache"
+EXECUTED = ROOT / "_build" / "editions" / "html-en" / "_build" / "jupyter_execute"
 PAGES = [md for md in notebooks.chapter_sources() if md.parent.name == "en"]
 GLUE_ROLE = re.compile(r"\{glue:text\}`([A-Za-z_][A-Za-z0-9_]*)(?::([^`]*))?`")
 
@@ -43,30 +44,12 @@ def other_capability():
     return "avx2" if now == "DEFAULT" else "default"
 
 
-def printed(text, fmt):
-    """A glued value as a ``{glue:text}`name:fmt``` role shows it (myst-nb formats the literal of its text/plain)."""
-    if not fmt:
-        return text
-    return format(ast.literal_eval(text), fmt)
-
-
 def glued_in_build(page: Path) -> dict:
-    """Name → text/plain of every value the build glued on ``page`` (from the build's execution cache)."""
-    from jupyter_cache import get_cache
-
-    if not CACHE.exists():
-        pytest.fail("no executed English edition: run `make book` first")
-    records = [r for r in get_cache(CACHE).list_cache_records() if Path(r.uri) == page]
-    if not records:
-        pytest.fail(f"{page.name} is not in the build's execution cache: run `make book` first")
-    nb = get_cache(CACHE).get_cache_bundle(records[-1].pk).nb
-    out = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name is not None:
-                out[name] = next((v for k, v in output.get("data", {}).items() if k.endswith("text/plain")), None)
-    return out
+    """Name → text/plain of every value the build glued on ``page``: what myst-nb pasted into it (as tools/twin.py reads it)."""
+    stored = EXECUTED / f"{page.stem}.glue.json"
+    if not stored.exists():
+        pytest.fail(f"no glued values of the English {page.stem}: run `make book` first")
+    return {name: out["data"]["text/plain"] for name, out in json.loads(stored.read_text(encoding="utf-8")).items()}
 
 
 def test_glue_roles_are_found():
@@ -84,6 +67,6 @@ def test_printed_numbers_do_not_depend_on_the_vector_instructions(page, monkeypa
     for name, value in elsewhere.items():
         monkeypatch.setenv(name, value)     # the kernel inherits the environment
     _, _, again = run_chapter(page)
-    differ = [f"{name}:{fmt}: {printed(built[name], fmt)} in the build, {printed(again[name], fmt)} with {elsewhere}"
-              for name, fmt in sorted(roles) if printed(built[name], fmt) != printed(again[name], fmt)]
+    shown = [(name, fmt, format_plain_text(built[name], fmt), format_plain_text(again[name], fmt)) for name, fmt in sorted(roles)]
+    differ = [f"{name}:{fmt}: {here} in the build, {there} with {elsewhere}" for name, fmt, here, there in shown if here != there]
     assert not differ, "numbers the text prints depend on the CPU:\n" + "\n".join(differ)

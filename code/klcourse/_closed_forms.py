@@ -545,7 +545,8 @@ def _components_for(p, dtype, device, scale):
 
 
 def _self_overlap(p):
-    """∫p² of a Normal (mixture), in float64: in numpy, as a fit's set-up (a first torch op costs tens of microseconds)."""
+    """∫p² of a Normal (mixture) as a float: ``_mixture_self_overlap``'s sum in numpy, for a fit's set-up (where a
+    first torch op costs tens of microseconds), as ``_overlap_sums_arrays`` is ``_overlap_sums``'."""
     w, m, s = (np.asarray(t.detach().double().cpu().tolist()) for t in _normal_components(p))
     v = s[:, None] * s[:, None] + s[None, :] * s[None, :]  # [K, K]
     return float((w[:, None] * w[None, :] * (np.exp(-0.5 * (m[:, None] - m[None, :]) ** 2 / v) / np.sqrt(2 * math.pi * v))).sum())
