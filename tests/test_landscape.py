@@ -130,6 +130,24 @@ def test_basins_label_against_given_minima_and_mark_failures():
     assert flat.labels.tolist() == [[-1]]
 
 
+def test_comparing_losses_basin_maps_at_rtol_1e_2_are_the_maps_at_1e_4():
+    # the chapter comparing-losses draws its nine maps with rtol=1e-2 (half the time of 1e-3): on its
+    # 15 × 12 starts every start must reach the minimum it reaches with a flow a hundred times tighter
+    page_grid = Grid.uniform(-80.0, 95.0, 1401)
+    mu_starts, sigma_starts = np.linspace(-10.0, 15.0, 15), np.geomspace(0.5, 16.0, 12)
+    maps = [(obj, par) for obj in ("mse", "cosine", "forward_kl", "reverse_kl", "js", "hellinger", "wasserstein")
+            for par in (("sigma", "log_sigma") if obj in ("mse", "cosine") else ("log_sigma",))]
+
+    def ends(b):  # the minimum each start reaches, rounded past the flow's tolerance
+        return [[(round(b.minima[k].mu, 4), round(b.minima[k].sigma, 4)) if k >= 0 else None for k in row] for row in b.labels]
+
+    for obj, par in maps:
+        loose, tight = (basins(P, obj, mu_starts, sigma_starts, parameterization=par, grid=page_grid, rtol=rtol)
+                        for rtol in (1e-2, 1e-4))
+        assert ends(loose) == ends(tight), (obj, par)
+        assert len({m for row in ends(tight) for m in row}) >= 2 or obj in ("forward_kl", "wasserstein")
+
+
 def test_basin_boundary_of_mse_on_sigma0_1_separates_the_two_landings():
     edge = basin_boundary(P, "mse", (-5.0, 1.0), (0.0, 1.0), parameterization="sigma", xtol=1e-3)
     assert edge.sigma == 1.0 and edge.width <= 1e-3
