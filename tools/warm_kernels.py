@@ -22,8 +22,8 @@ How a kernel is started:
 * a kernel whose launcher is gone (killed by Jupyter) is killed by the server, and the server,
   when the build ends, kills the kernels still running.
 
-Where the platform cannot fork the build uses ordinary kernels; where the server has died,
-``launch`` becomes one (``exec`` of ``python -m ipykernel_launcher``), only slower.
+Off Linux the build uses ordinary kernels; where the server has died, ``launch`` becomes one
+(``exec`` of ``python -m ipykernel_launcher``), only slower.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def serve(path: str) -> None:
     os.environ.pop("JPY_PARENT_PID", None)
     for name in PRELOAD:
         __import__(name)
-    threads = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1
+    threads = len(os.listdir("/proc/self/task"))
     if threads != 1:  # a fork copies only the thread that calls it: a lock held by another stays held
         raise SystemExit(f"warm_kernels: the server has {threads} threads after its imports; it must have one to fork")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -200,24 +200,18 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
-    except OSError:  # no /proc: ask the process itself
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
 
 
 @contextlib.contextmanager
 def server(env: dict[str, str], log: Path):
     """Run a server for the duration of the block; yield the environment variables under which
-    Jupyter's ``python3`` kernel is one of its kernels ({} where the platform cannot fork).
+    Jupyter's ``python3`` kernel is one of its kernels ({} off Linux: ordinary kernels).
 
     ``env`` is the environment of the server and so of every kernel (each kernel then takes the
     variables of the process that starts it); the server's messages and those of its kernels go
     to the file ``log``.
     """
-    if not hasattr(os, "fork") or not hasattr(socket, "AF_UNIX"):
+    if not sys.platform.startswith("linux"):  # fork is Linux's (macOS forks badly once libraries start threads)
         yield {}
         return
     with tempfile.TemporaryDirectory(prefix="klcourse-kernels-") as folder:

@@ -122,7 +122,10 @@ def write_fonts(target: Path, stylesheets: list[str]) -> None:
     used = set().union(*(characters(css) for css in stylesheets)) | {0x20, 0xA0}
     target.mkdir(parents=True, exist_ok=True)
     for source in sorted(FONTS.glob("*.woff")):
-        font = TTFont(source)
+        # the font-wide bounding box and date stay those of MathJax's font: recomputing the box
+        # from every glyph's outline took half of this function's time (0.3 of 0.6 s an edition),
+        # and the same fonts come out of every build
+        font = TTFont(source, recalcBBoxes=False, recalcTimestamp=False)
         keep = used & set(font.getBestCmap() or {})
         if not keep:
             shutil.copyfile(source, target / source.name)   # never named by a page: as it is
