@@ -110,13 +110,17 @@ def test_the_server_kills_its_kernels_when_the_build_ends(tmp_path):
 
         write_connection_file(str(connection))
         launcher = subprocess.Popen([a.replace("{connection_file}", str(connection)) for a in argv])
-        server = int(argv[argv.index("launch") + 2])
-        deadline = time.monotonic() + 60
-        while not (children := _children(server)):
-            assert time.monotonic() < deadline, "the server forked no kernel"
-            time.sleep(0.1)
-        kernel = int(children[0])
-        assert warm_kernels._alive(kernel)
+        try:
+            server = int(argv[argv.index("launch") + 2])
+            deadline = time.monotonic() + 60
+            while not (children := _children(server)):
+                assert time.monotonic() < deadline, "the server forked no kernel"
+                time.sleep(0.1)
+            kernel = children[0]
+            assert warm_kernels._alive(kernel)
+        except BaseException:
+            launcher.kill()  # no Jupyter here to shut down whatever kernel it started
+            raise
     launcher.wait(timeout=10)  # the launcher ends with its kernel
     assert not warm_kernels._alive(kernel)
 
