@@ -60,7 +60,7 @@ def outputs(nb):
 
 @pytest.fixture
 def warm(tmp_path, monkeypatch):
-    """Jupyter's python3 kernel is a warm one while the test runs; yields the server's environment."""
+    """Jupyter's python3 kernel is a warm one while the test runs; yields the variables that make it so."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with warm_kernels.server(env, tmp_path / "kernels.log") as kernels:
         monkeypatch.setenv("JUPYTER_PATH", kernels["JUPYTER_PATH"])

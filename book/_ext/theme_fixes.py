@@ -15,6 +15,11 @@ extensions write, found by the browser tests in ``tests/browser``. Loaded by ``b
 * Live Code (sphinx-thebe) makes editors of the cells' inputs only, not of a text output
   where a cell's input is removed.
 * A favicon, so browsers do not ask the server root for ``/favicon.ico`` (a 404 in the console).
+* myst-nb joins a cell's stream outputs (``merge_streams``) by appending the later ones' text
+  to the first one in place, and leaves the later ones in the notebook; the executed notebook it
+  then writes for the page's download button (``_sources/<page>.ipynb``) showed those lines
+  twice (17 cells of the two editions). Its merge is given copies of the streams
+  (``_merge_copies``); the build fails if myst-nb no longer has the function.
 * Page weight (the goal is 1,500 KiB for the heaviest page on a cold load):
 
   - the icon font (Font Awesome's solid face, 156 KB on every page) is cut down to the icons the
@@ -29,6 +34,7 @@ extensions write, found by the browser tests in ``tests/browser``. Loaded by ``b
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import re
 from pathlib import Path
@@ -215,7 +221,26 @@ def _opaque_images(app: Sphinx, exception: Exception | None) -> None:
             opaque_png(png)
 
 
+def _merge_copies() -> None:
+    """Make myst-nb's ``coalesce_streams`` work on copies of the stream outputs (see the module's docstring)."""
+    from myst_nb.core import render
+
+    merge = getattr(render, "coalesce_streams", None)
+    if merge is None:
+        raise ExtensionError("theme_fixes: myst_nb.core.render no longer has coalesce_streams; "
+                             "check whether its merge of stream outputs still edits the notebook")
+    if getattr(merge, "merges_copies", False):
+        return
+
+    def merge_copies(outputs):
+        return merge([copy.copy(o) if o.get("output_type") == "stream" else o for o in outputs])
+
+    merge_copies.merges_copies = True
+    render.coalesce_streams = merge_copies
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    _merge_copies()
     app.add_css_file("theme-fixes.css")   # book/_static/theme-fixes.css
     app.connect("config-inited", _configure)
     app.connect("html-page-context", _page_fixes)
