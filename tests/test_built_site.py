@@ -173,21 +173,21 @@ def test_only_the_search_page_loads_the_search_index(lang):
 def test_downloaded_notebooks_show_each_printed_line_once(lang):
     """myst-nb once merged a cell's stream outputs into the first in place and kept the others, so
     the notebook behind the download button printed those lines twice (book/_ext/theme_fixes.py)."""
-    notebooks = sorted((SITE / lang / "_sources").glob("*.ipynb"))
+    notebooks = {path.name: json.loads(path.read_text(encoding="utf-8"))
+                 for path in sorted((SITE / lang / "_sources").glob("*.ipynb"))}
     assert len(notebooks) >= 5
-    if not any(cell.get("outputs") for path in notebooks
-               for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]):
+    if not any(cell.get("outputs") for nb in notebooks.values() for cell in nb["cells"]):
         # myst-nb writes a page's download notebook with outputs only when it executed the page in
         # this build (from its cache it writes the source notebook); a clean build executes every page
         pytest.skip("no page was executed in the last build: its download notebooks carry no outputs")
-    for path in notebooks:
-        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+    for page, nb in notebooks.items():
+        for cell in nb["cells"]:
             for name in ("stdout", "stderr"):
                 texts = ["".join(o["text"]) for o in cell.get("outputs", [])
                          if o["output_type"] == "stream" and o["name"] == name]
                 for later in texts[1:]:
                     assert not (later.strip() and texts[0].rstrip().endswith(later.rstrip())), \
-                        f"{path.name}: {later.strip()[:60]!r} printed twice"
+                        f"{page}: {later.strip()[:60]!r} printed twice"
             # comparing-losses' exercise cell prints four lines, which reach the notebook in two or three messages
             if "report = check_landing(my_landing)" in "".join(cell["source"]) and cell.get("outputs"):
                 printed = "".join("".join(o["text"]) for o in cell["outputs"] if o["output_type"] == "stream")

@@ -427,12 +427,13 @@ def _normal_components(p):
 
 
 def _gauss_overlap(a, b, var):
-    """N(a; b, var) = ∫ N(x; a, s²) N(x; b, t²) dx with var = s² + t²."""
-    return torch.exp(-0.5 * (a - b) ** 2 / var) / torch.sqrt(2 * math.pi * var)
+    """N(a; b, var) = ∫ N(x; a, s²) N(x; b, t²) dx with var = s² + t² (tensors, or numpy arrays)."""
+    xp = np if isinstance(var, np.ndarray) else torch
+    return xp.exp(-0.5 * (a - b) ** 2 / var) / xp.sqrt(2 * math.pi * var)
 
 
 def _mixture_self_overlap(w, m, s):
-    """∫ p² = Σ_jk w_j w_k N(m_j; m_k, s_j² + s_k²)."""
+    """∫ p² = Σ_jk w_j w_k N(m_j; m_k, s_j² + s_k²) (tensors, or numpy arrays)."""
     v = s[:, None] * s[:, None] + s[None, :] * s[None, :]  # [K, K]
     return (w[:, None] * w[None, :] * _gauss_overlap(m[:, None], m[None, :], v)).sum()
 
@@ -545,11 +546,8 @@ def _components_for(p, dtype, device, scale):
 
 
 def _self_overlap(p):
-    """∫p² of a Normal (mixture) as a float: ``_mixture_self_overlap``'s sum in numpy, for a fit's set-up (where a
-    first torch op costs tens of microseconds), as ``_overlap_sums_arrays`` is ``_overlap_sums``'."""
-    w, m, s = (np.asarray(t.detach().double().cpu().tolist()) for t in _normal_components(p))
-    v = s[:, None] * s[:, None] + s[None, :] * s[None, :]  # [K, K]
-    return float((w[:, None] * w[None, :] * (np.exp(-0.5 * (m[:, None] - m[None, :]) ** 2 / v) / np.sqrt(2 * math.pi * v))).sum())
+    """∫p² of a Normal (mixture) as a float, summed in numpy: a fit's set-up, where a first torch op costs tens of microseconds."""
+    return float(_mixture_self_overlap(*(np.asarray(t.detach().double().cpu().tolist()) for t in _normal_components(p))))
 
 
 def _overlap_sums(components, mu, sigma, order):
