@@ -123,6 +123,20 @@ def test_colour_bar_labels_tell_every_level_apart():
     plt.close("all")
 
 
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_colour_bar_is_labelled_unless_the_title_names_the_objective(figures_inputs, lang):
+    # in the grid of eight landscapes the cosine bar's label, pushed right by labels such as
+    # 1.78e-11, stood beside the forward-KL panel and read as that panel's axis label
+    _, (L, mus, sigmas), _ = figures_inputs
+    name = objective_label("cosine", lang)
+    bars = {}
+    for title in (None, name, "another title"):
+        ax = plot_landscape(L, mus, sigmas, lang=lang, objective="cosine", title=title)
+        bars[title] = ax.figure.axes[-1].get_ylabel()
+    assert bars == {None: name, name: "", "another title": name}
+    plt.close("all")
+
+
 def test_level_labels_add_digits_until_they_differ():
     from klcourse._plotting import _LevelFormatter
 
@@ -214,7 +228,7 @@ def test_titles_sit_where_matplotlib_would_place_them(figures_inputs, lang):
     for how in ("given", "automatic"):
         with _style(lang):  # the axes' title texts keep the font they are created with
             fig, axes = plt.subplots(1, 2, figsize=(8, 3), layout="constrained")
-        plot_landscape(L, mus, sigmas, ax=axes[0], lang=lang, objective="mse", title=title if how == "given" else None)
+        plot_landscape(L, mus, sigmas, ax=axes[0], lang=lang, objective="mse", title=title)  # (then its bar has no label)
         plot_basins(b, ax=axes[1], lang=lang, title=title if how == "given" else None)
         if how == "automatic":
             for ax in axes:

@@ -432,7 +432,8 @@ def plot_landscape(L, mus, sigmas, minima=None, paths=None, ax=None, lang="en", 
     lang : {"en", "ja"}
         Language of every label.
     objective : str, optional
-        Names the colour bar (a key of :data:`OBJECTIVES`); default "loss".
+        Names the colour bar (a key of :data:`OBJECTIVES`); default "loss". The bar has no
+        label when ``title`` is that name already.
     levels : int, default 24
         Contour levels, placed at quantiles of L so that valleys and plateaus both show.
     title : str, optional
@@ -468,7 +469,9 @@ def plot_landscape(L, mus, sigmas, minima=None, paths=None, ax=None, lang="en", 
             bounds = np.array([finite.min() - 0.5, finite.min() + 0.5])
         filled = ax.contourf(mus, sigmas, np.where(np.isfinite(L), L, finite.max()), levels=bounds, cmap="viridis")
         bar = ax.figure.colorbar(filled, ax=ax, format=_LevelFormatter())
-        bar.set_label(objective_label(objective, lang) if objective is not None else text["loss"])
+        label = objective_label(objective, lang) if objective is not None else text["loss"]
+        if label != title:  # said once: in a grid of panels a second label, beside the next panel, read as its axis label
+            bar.set_label(label)
         for k, path in enumerate(paths or []):
             m, s = _path_of(path)
             color = _COLORS[(k + 1) % len(_COLORS)]
