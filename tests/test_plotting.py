@@ -137,6 +137,37 @@ def test_colour_bar_is_labelled_unless_the_title_names_the_objective(figures_inp
     plt.close("all")
 
 
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_density_legend_stays_above_the_curves(lang):
+    # mode-seeking's first figure: peaks at both ends of the x-axis; matplotlib's loc="best"
+    # put the legend at the upper right and its text ran over the right-hand peak
+    fits = [fit_gaussian(P, "forward_kl", 0.0, 1.0)] + [fit_gaussian(P, "reverse_kl", m, 1.0) for m in (0.0, 5.0)]
+    ax = plot_densities(P, fits, lang=lang)
+    ax.figure.canvas.draw()  # laid out as the notebook shows it
+    box = ax.get_legend().get_window_extent()
+    for line in ax.get_lines():
+        xy = ax.transData.transform(line.get_xydata())
+        under = (xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1)
+        assert xy[under, 1].max() < box.y0, line.get_label()
+    plt.close("all")
+
+
+def test_basin_legend_keeps_clear_of_the_stars():
+    # reverse KL's basin map: loc="best" counts a star's centre, not its size, and half covered
+    # the wide minimum's star (2.5, 6.15), whose centre lay just below the legend
+    mus, sigmas = np.linspace(-10.0, 15.0, 15), np.geomspace(0.5, 16.0, 12)
+    b = basins(P, "reverse_kl", mus, sigmas)
+    fig, ax = plt.subplots(figsize=(4.6, 3.4), dpi=80, layout="constrained")
+    plot_basins(b, ax=ax)
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent()
+    radius = (7.5 + 2) * fig.dpi / 72  # a 14-point star's tips and edge, and 2 points of the map between them and the legend
+    for m in b.minima:
+        x, y = ax.transData.transform((m.mu, m.sigma))
+        assert not (box.x0 - radius < x < box.x1 + radius and box.y0 - radius < y < box.y1 + radius), (m.mu, m.sigma)
+    plt.close("all")
+
+
 def test_level_labels_add_digits_until_they_differ():
     from klcourse._plotting import _LevelFormatter
 

@@ -218,6 +218,12 @@ def _set_title(ax, title):
     ax.set_title(title, y=1.0)
 
 
+_STAR_SIZE = 14  # points: the stars that mark minima on a landscape or a basin map
+# where a basin map's legend may go, in order: the corners, then the middles of the sides
+_LEGEND_PLACES = ("upper right", "upper left", "lower left", "lower right", "center right", "center left", "lower center", "upper center")
+_LEGEND_GAP = 0.03  # between a legend and the highest curve under it, as a fraction of the axes' height
+
+
 def plot_densities(target, models, ax=None, lang="en", labels=None, title=None):
     """Plot the target density P and one or more Normal models Q.
 
@@ -263,8 +269,10 @@ def plot_densities(target, models, ax=None, lang="en", labels=None, title=None):
         p = _density_on(target, x)
         ax.fill_between(x, p, color=_TARGET_COLOR, alpha=0.2, linewidth=0)
         ax.plot(x, p, color=_TARGET_COLOR, linewidth=2, label=text["target"])
+        tallest = p.copy()  # the highest curve at each x
         for k, (mu, sigma, objective) in enumerate(parsed):
             q = np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+            tallest = np.maximum(tallest, q)
             if labels is not None:
                 label = labels[k]
             elif objective is not None:
@@ -275,11 +283,37 @@ def plot_densities(target, models, ax=None, lang="en", labels=None, title=None):
         ax.set_xlabel(text["x"])
         ax.set_ylabel(text["density"])
         ax.set_ylim(bottom=0)
-        ax.legend(frameon=False, fontsize="small")
+        _legend_above(ax, x, tallest, frameon=False, fontsize="small")
         if title is not None:
             ax.set_title(title)
         _ticks_in_view(ax)
     return ax
+
+
+def _legend_above(ax, x, tallest, **legend_options):
+    """A legend in the upper corner that needs the least room above the curves, and that room on the y-axis.
+
+    matplotlib's ``loc="best"`` counts the points a legend would cover; where tall curves reach
+    both upper corners it picks one anyway, and the legend's text ran over a peak (mode-seeking's
+    first figure). Here the legend is measured where it stands (upper left or right) and the top
+    of the y-axis is raised until every curve under the legend's width stays below it.
+    """
+    legend = ax.legend(loc="upper right", **legend_options)
+    renderer = ax.figure.canvas.get_renderer()
+    box, frame = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+    # laid out later, the axes only grow, so these fractions err on the side of more room
+    width = min((box.width + 2 * (frame.x1 - box.x1)) / frame.width, 1.0)
+    below = (box.y0 - frame.y0) / frame.height - _LEGEND_GAP  # fraction of the height left under the legend
+    lo, hi = ax.get_xlim()
+    span = width * (hi - lo)
+    needed = {}
+    for loc, under in (("upper right", x >= hi - span), ("upper left", x <= lo + span)):
+        needed[loc] = tallest[under].max() / below if under.any() and below > 0 else 0.0
+    loc = min(needed, key=needed.get)
+    legend.set_loc(loc)
+    if needed[loc] > ax.get_ylim()[1]:
+        ax.set_ylim(top=needed[loc])
+    return legend
 
 
 def _path_of(path):
@@ -480,7 +514,7 @@ def plot_landscape(L, mus, sigmas, minima=None, paths=None, ax=None, lang="en", 
             ax.plot(m[-1:], s[-1:], "X", color=color, markeredgecolor="white", markersize=8)
         if minima:
             ax.plot([m[0] for m in minima], [m[1] for m in minima], "*", color="white", markeredgecolor="black",
-                    markersize=14, label=text["minimum"], linestyle="none")  # fmt: skip
+                    markersize=_STAR_SIZE, label=text["minimum"], linestyle="none")  # fmt: skip
         _parameter_plane(ax, sigmas, text)
         ax.set_xlim(mus.min(), mus.max())
         ax.set_ylim(sigmas.min(), sigmas.max())
@@ -534,15 +568,37 @@ def plot_basins(basins, ax=None, lang="en", paths=False, title=None):
             segments = [np.column_stack(_path_of(fit)) for row in basins.results for fit in row]
             ax.add_collection(LineCollection(segments, colors="black", linewidths=0.6, alpha=0.5))
         for k, m in enumerate(basins.minima):
-            ax.plot([m.mu], [m.sigma], "*", color=colors[k + 1], markeredgecolor="black", markersize=14,
+            ax.plot([m.mu], [m.sigma], "*", color=colors[k + 1], markeredgecolor="black", markersize=_STAR_SIZE,
                     label=text["basin"].format(k=k, mu=m.mu, sigma=m.sigma), linestyle="none")  # fmt: skip
         if np.any(labels < 0):
             ax.plot([], [], "s", color=colors[0], label=text["no_minimum"], linestyle="none")
         _parameter_plane(ax, basins.sigma_starts, text)
         par = text["log_sigma"] if basins.parameterization == "log_sigma" else text["sigma_par"]
         _set_title(ax, text["basins_title"].format(par=par) if title is None else title)
-        ax.legend(fontsize="small", framealpha=0.8)
+        _legend_clear_of_stars(ax, [(m.mu, m.sigma) for m in basins.minima], fontsize="small", framealpha=0.8)
     return ax
+
+
+def _legend_clear_of_stars(ax, stars, **legend_options):
+    """The legend in the first place, corners first, that keeps clear of every star; else matplotlib's "best".
+
+    ``loc="best"`` counts the centres of markers under a legend, not their size: a star whose centre
+    lay just outside the legend's box was half covered by it (the reverse-KL basin map).
+    """
+    legend = ax.legend(**legend_options)
+    renderer = ax.figure.canvas.get_renderer()
+    clear = _STAR_SIZE * ax.figure.dpi / 72  # pixels from a star's centre: its radius, and as much again
+    ax.get_xlim(), ax.get_ylim()  # brings the view limits up to date (autoscaling is lazy), and so transData
+    centres = ax.transData.transform(np.asarray(stars, dtype=np.float64).reshape(-1, 2)) if stars else np.empty((0, 2))
+    for loc in _LEGEND_PLACES:
+        legend.set_loc(loc)
+        box = legend.get_window_extent(renderer)
+        near_x = (centres[:, 0] > box.x0 - clear) & (centres[:, 0] < box.x1 + clear)
+        near_y = (centres[:, 1] > box.y0 - clear) & (centres[:, 1] < box.y1 + clear)
+        if not (near_x & near_y).any():
+            return legend
+    legend.set_loc("best")
+    return legend
 
 
 def plot_history(results, ax=None, lang="en", labels=None):
