@@ -299,8 +299,7 @@ def _legend_above(ax, x, tallest, **legend_options):
     of the y-axis is raised until every curve under the legend's width stays below it.
     """
     legend = ax.legend(loc="upper right", **legend_options)
-    renderer = ax.figure.canvas.get_renderer()
-    box, frame = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+    box, frame = legend.get_window_extent(), ax.get_window_extent()  # with the figure's own renderer, on any backend
     # laid out later, the axes only grow, so these fractions err on the side of more room
     width = min((box.width + 2 * (frame.x1 - box.x1)) / frame.width, 1.0)
     below = (box.y0 - frame.y0) / frame.height - _LEGEND_GAP  # fraction of the height left under the legend
@@ -586,13 +585,12 @@ def _legend_clear_of_stars(ax, stars, **legend_options):
     lay just outside the legend's box was half covered by it (the reverse-KL basin map).
     """
     legend = ax.legend(**legend_options)
-    renderer = ax.figure.canvas.get_renderer()
     clear = _STAR_SIZE * ax.figure.dpi / 72  # pixels from a star's centre: its radius, and as much again
     ax.get_xlim(), ax.get_ylim()  # brings the view limits up to date (autoscaling is lazy), and so transData
     centres = ax.transData.transform(np.asarray(stars, dtype=np.float64).reshape(-1, 2)) if stars else np.empty((0, 2))
     for loc in _LEGEND_PLACES:
         legend.set_loc(loc)
-        box = legend.get_window_extent(renderer)
+        box = legend.get_window_extent()
         near_x = (centres[:, 0] > box.x0 - clear) & (centres[:, 0] < box.x1 + clear)
         near_y = (centres[:, 1] > box.y0 - clear) & (centres[:, 1] < box.y1 + clear)
         if not (near_x & near_y).any():
