@@ -587,7 +587,7 @@ def _legend_clear_of_stars(ax, stars, **legend_options):
     legend = ax.legend(**legend_options)
     clear = _STAR_SIZE * ax.figure.dpi / 72  # pixels from a star's centre: its radius, and as much again
     ax.get_xlim(), ax.get_ylim()  # brings the view limits up to date (autoscaling is lazy), and so transData
-    centres = ax.transData.transform(np.asarray(stars, dtype=np.float64).reshape(-1, 2)) if stars else np.empty((0, 2))
+    centres = ax.transData.transform(np.asarray(stars, dtype=np.float64).reshape(-1, 2))  # [k, 2] pixels
     for loc in _LEGEND_PLACES:
         legend.set_loc(loc)
         box = legend.get_window_extent()
