@@ -39,7 +39,7 @@ $(STAMP): requirements.txt constraints.txt code/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q "pip==$$(sed -n 's/^pip==//p' constraints.txt)" 2>&1 | $(QUIET_PIP)
 	$(PY) -m pip install -q -r requirements.txt -c constraints.txt 2>&1 | $(QUIET_PIP)
-	$(PY) -m pip install -q -e code -c constraints.txt 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -e "code[grade]" -c constraints.txt 2>&1 | $(QUIET_PIP)
 	$(PY) -c "import klcourse, torch, jupyter_book" 
 	touch $@
 
@@ -95,7 +95,7 @@ lock:
 	rm -rf $(LOCK_VENV) && python3 -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
 	$(LOCK_VENV)/bin/pip install -q -r requirements.txt 2>&1 | $(QUIET_PIP)
-	$(LOCK_VENV)/bin/pip install -q -e code 2>&1 | $(QUIET_PIP)
+	$(LOCK_VENV)/bin/pip install -q -e "code[grade]" 2>&1 | $(QUIET_PIP)
 	$(LOCK_VENV)/bin/pip freeze --all --exclude-editable | $(LOCK_VENV)/bin/python tools/lock.py
 	cd tools/mathjax && npm install --package-lock-only --silent --no-audit --no-fund
 	rm -rf $(LOCK_VENV)

@@ -14,14 +14,38 @@ CSV. The same from Python::
     from klcourse.grading import grade_notebook
     grade = grade_notebook("alice/entropy.ipynb", timeout=120)
     grade.status, grade.score, grade.exercises["ex-entropy-1"].verdict
+
+It needs the Jupyter kernel stack, which the package leaves out of its dependencies (a learner's
+install on Colab must not replace the runtime's own kernel): ``pip install "klcourse[grade]"``.
+Without it, the command and every name here say so instead of failing on an import.
 """
 
-from klcourse.grading._runner import ExerciseGrade
-from klcourse.grading._runner import NotebookGrade
-from klcourse.grading._runner import grade_notebook
-from klcourse.grading._output import write_csv
-from klcourse.grading._output import write_feedback
-from klcourse.grading._cli import main
+import sys
+from importlib.util import find_spec
+
+_EXTRA = ("nbformat", "nbclient", "jupyter_client", "ipykernel")  # the "grade" extra of code/pyproject.toml
+_MISSING = [name for name in _EXTRA if find_spec(name) is None]
+
+if not _MISSING:
+    from klcourse.grading._runner import ExerciseGrade
+    from klcourse.grading._runner import NotebookGrade
+    from klcourse.grading._runner import grade_notebook
+    from klcourse.grading._output import write_csv
+    from klcourse.grading._output import write_feedback
+    from klcourse.grading._cli import main
+else:
+    _NEEDS = (f"grading needs {', '.join(_MISSING)}, which the package installs only with its grading extra: "
+              'pip install "klcourse[grade]" (from a checkout: pip install "./code[grade]")')
+
+    def main(argv=None):
+        """The ``klcourse-grade`` command without its dependencies: say which are missing; exit status 2."""
+        print(f"klcourse-grade: {_NEEDS}", file=sys.stderr)
+        return 2
+
+    def __getattr__(name):
+        if name in __all__:
+            raise ImportError(f"klcourse.grading.{name}: {_NEEDS}", name=__name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ExerciseGrade",
