@@ -10,7 +10,6 @@ extra, and without it ``klcourse-grade`` says how to install it.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import tomllib
@@ -18,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "code" / "pyproject.toml").read_text())["project"]
@@ -29,10 +29,6 @@ KERNEL_STACK = {"ipykernel", "ipython", "jupyter-client", "jupyter-core", "nbcli
                 "tornado", "pyzmq", "prompt-toolkit", "traitlets", "comm", "jupyter-server"}
 
 
-def _name(requirement):
-    return re.sub(r"[-_.]+", "-", requirement.name).lower()
-
-
 def _closure(requirements):
     """Every distribution that installing ``requirements`` pulls in, through the installed metadata: {name: path}."""
     seen, todo = {}, [(Requirement(r), ("klcourse",)) for r in requirements]
@@ -40,7 +36,7 @@ def _closure(requirements):
         req, path = todo.pop()
         if req.marker is not None and not req.marker.evaluate({"extra": ""}):
             continue  # an extra, or another platform's dependency
-        name = _name(req)
+        name = canonicalize_name(req.name)
         if name in seen:
             continue
         seen[name] = path + (name,)
@@ -61,8 +57,8 @@ def test_the_learners_install_leaves_the_kernel_stack_alone():
 def test_the_grade_extra_holds_what_the_grader_imports():
     import klcourse.grading
 
-    extra = {_name(Requirement(r)) for r in PROJECT["optional-dependencies"]["grade"]}
-    assert extra == {name.replace("_", "-") for name in klcourse.grading._EXTRA}
+    extra = {canonicalize_name(Requirement(r).name) for r in PROJECT["optional-dependencies"]["grade"]}
+    assert extra == {canonicalize_name(name) for name in klcourse.grading._EXTRA}
     assert extra <= KERNEL_STACK  # and so none of it may be a plain dependency (the test above)
 
 
